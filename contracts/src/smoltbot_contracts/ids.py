@@ -1,0 +1,70 @@
+"""Identity and derived ids (DESIGN §3.2, §5).
+
+Every id a consumer creates is derived from the exchange's event id, so a redelivered or
+replayed event produces the same rows. Only the gateway mints new ids (UUIDv7, time-ordered).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from datetime import datetime
+
+# Fixed namespace for uuid5-derived ids. Changing it would change every derived id: never do.
+ID_NAMESPACE = uuid.UUID("6f1d3a8e-3c55-4a4b-9b1e-5d0c2a7e9f10")
+SESSION_BUCKET_MS = 3_600_000
+
+
+def uuid7(now_ms: int | None = None) -> str:
+    """A UUIDv7 string (RFC 9562): 48-bit unix ms, version 7, random rest."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def derived_uuid(kind: str, event_id: str) -> str:
+    """A uuid5 from the exchange event id and the kind of thing derived from it."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{event_id}"))
+
+
+def trace_id(exchange_id: str) -> str:
+    return f"tr-{exchange_id}"
+
+
+def checkpoint_id(exchange_id: str) -> str:
+    return f"ic-{uuid.uuid5(ID_NAMESPACE, exchange_id)}"
+
+
+def trace_event_id(exchange_id: str) -> str:
+    return derived_uuid("trace.v1", exchange_id)
+
+
+def verdict_event_id(exchange_id: str) -> str:
+    return derived_uuid("verdict.v1", exchange_id)
+
+
+def agent_hash(api_key: str, name: str | None = None) -> str:
+    """First 16 hex of SHA-256 of the provider key (named agents: key + NUL + name)."""
+    material = api_key if name is None else f"{api_key}\x00{name}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def agent_id(hash16: str) -> str:
+    return f"smolt-{hash16[:8]}"
+
+
+def card_id(agent: str) -> str:
+    return f"ac-{agent.removeprefix('smolt-')}"
+
+
+def session_id(hash16: str, at: datetime) -> str:
+    """Hourly session bucket: ``<agent_hash>-<floor(epoch_ms / 3_600_000)>``."""
+    epoch_ms = int(at.timestamp() * 1000)
+    return f"{hash16}-{epoch_ms // SESSION_BUCKET_MS}"

@@ -1,0 +1,1 @@
+"""smoltbot package."""
