@@ -1,0 +1,136 @@
+"""Everything a stream worker process needs around its handler (probes, Redis, signals)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from types import TracebackType
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from smoltbot_config import CommonSettings, default_consumer_name
+from smoltbot_health import Health
+from smoltbot_health.worker_server import ProbeServer
+
+from smoltbot_bus._consumer import Consumer
+from smoltbot_bus._types import ConsumerConfig, Handler
+
+log = logging.getLogger(__name__)
+
+
+def redis_client(url: str) -> Redis:
+    """A Redis client for bus work: bytes replies, socket timeout well above the read BLOCK."""
+    return Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_timeout=10.0,
+        socket_connect_timeout=3.0,
+        health_check_interval=30,
+    )
+
+
+class WorkerRuntime:
+    """Probe server + Redis connection + signal handling for one worker process.
+
+    ``async with WorkerRuntime(...) as rt: await rt.run_consumer(config, handler)``. Until Redis
+    answers, ``/health/startup`` and ``/health/ready`` say 503 and the connection is retried with
+    backoff; the process never crash-loops on an unreachable dependency.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        settings: CommonSettings,
+        *,
+        port: int,
+        host: str = "0.0.0.0",  # noqa: S104
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.prefix = settings.stream_prefix
+        self.consumer_name = settings.consumer_name or default_consumer_name()
+        self.health = Health(service)
+        self.redis = redis_client(settings.redis_url)
+        self._probes = ProbeServer(self.health, host, port)
+        self._stop = asyncio.Event()
+        self.consumer: Consumer | None = None
+
+    async def __aenter__(self) -> WorkerRuntime:
+        await self._probes.start()
+        self.health.add_check("redis", self.redis.ping)
+        self._install_signals()
+        await self.wait_for_redis()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.redis.aclose()
+        await self._probes.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """SIGTERM/SIGINT: stop reading, finish the batch in hand, ack, leave."""
+        if not self._stop.is_set():
+            log.info("shutdown requested; draining")
+        self._stop.set()
+        self.health.mark_draining()
+        if self.consumer is not None:
+            self.consumer.stop()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+
+    async def wait_for_redis(self, max_backoff_s: float = 5.0) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                await self.redis.ping()
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("redis not reachable yet; retrying", extra={"error": str(exc)[:200]})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, max_backoff_s)
+
+    async def run_consumer(self, config: ConsumerConfig, handler: Handler) -> None:
+        """Consume until a stop signal, then return after the in-flight batch is acked."""
+        if self._stop.is_set():
+            return
+        self.consumer = Consumer(
+            self.redis,
+            self.prefix,
+            config,
+            handler,
+            consumer_name=config.consumer_name or self.consumer_name,
+            health=self.health,
+        )
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                await self.consumer.ensure_groups()
+                break
+            except (RedisError, OSError) as exc:
+                log.warning("cannot create consumer groups yet", extra={"error": str(exc)[:200]})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.health.mark_started()
+        log.info(
+            "consuming",
+            extra={
+                "group": config.group,
+                "consumer": self.consumer.name,
+                "streams": list(config.streams),
+            },
+        )
+        await self.consumer.run()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import msgspec
+from smoltbot_contracts import Event
+
+
+class InvalidEvent(Exception):  # noqa: N818 - reads as "this event is invalid", by design
+    """Raised by a handler for an event that can never succeed: it goes to the DLQ at once."""
+
+
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
+    """One decoded stream entry handed to a handler."""
+
+    stream: str
+    """Logical stream name (without the prefix), e.g. ``exchanges``."""
+    entry_id: str
+    event: Event
+    deliveries: int = 1
+    """How many times Redis has delivered this entry (1 on first read)."""
+
+
+class Output(msgspec.Struct, frozen=True):
+    """An event a handler wants published; it is XADDed in the same MULTI as the input's XACK."""
+
+    stream: str
+    event: Event
+
+
+Handler = Callable[[Sequence[Delivery]], Awaitable[Sequence[Output]]]
+
+
+class ConsumerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How one service consumes its streams as one consumer group.
+
+    ``streams`` are logical names; names ending in ``:priority`` are read first, without blocking.
+    ``min_idle_ms`` must exceed the slowest legitimate handling (3x the handler timeout), or
+    two consumers would work on the same entry.
+    """
+
+    group: str
+    streams: Sequence[str]
+    batch_size: int = 100
+    block_ms: int = 1000
+    max_deliveries: int = 5
+    min_idle_ms: int = 60_000
+    claim_interval_s: float = 5.0
+    stuck_after_s: float = 300.0
+    consumer_name: str | None = None
