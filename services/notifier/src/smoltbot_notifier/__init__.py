@@ -1,1 +1,1 @@
-"""smoltbot package."""
+"""Notifier worker: signed webhook delivery for verdicts and control events."""

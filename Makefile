@@ -1,0 +1,60 @@
+# smoltbot self-hosted gateway. `make help` lists the targets.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV ?= uv
+RUN := $(UV) run --frozen
+PACKAGES := smoltbot_contracts smoltbot_config smoltbot_logging smoltbot_metrics smoltbot_health \
+	smoltbot_db smoltbot_bus smoltbot_analysis smoltbot_testing smoltbot_gateway smoltbot_observer \
+	smoltbot_verifier smoltbot_persister smoltbot_api smoltbot_notifier smoltbot_cli
+
+# Local development defaults (override in the environment or a .env you source yourself).
+DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/smoltbot
+REDIS_URL ?= redis://127.0.0.1:6379/0
+SMOLTBOT_ADMIN_TOKEN ?= dev-admin-token-change-me
+export DATABASE_URL REDIS_URL SMOLTBOT_ADMIN_TOKEN
+
+.PHONY: help install lock lint fmt test test-chaos run services db migrate schemas clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+install: ## Create .venv with every workspace package (from uv.lock, nothing by hand)
+	$(UV) sync --all-packages --frozen
+
+lock: ## Re-resolve uv.lock after a dependency change
+	$(UV) lock
+
+lint: install ## ruff, ruff format --check, mypy --strict, import rules
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy $(addprefix -p ,$(PACKAGES))
+	$(RUN) lint-imports
+
+fmt: install ## Format and autofix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+services: ## Start the machine's Redis/PostgreSQL if they are down
+	@deploy/dev/ensure-services.sh
+
+test: install services ## Unit, integration and end-to-end tests (real Redis/PostgreSQL)
+	$(RUN) pytest -m "not chaos" -p no:cacheprovider
+
+test-chaos: install services ## Fault-injection tests (kills, cuts, restarts)
+	$(RUN) pytest -m chaos -p no:cacheprovider
+
+db: services ## Create the development database if it does not exist
+	@psql "$(dir $(DATABASE_URL))postgres" -tAc "SELECT 1 FROM pg_database WHERE datname='$(notdir $(DATABASE_URL))'" | grep -q 1 \
+		|| psql "$(dir $(DATABASE_URL))postgres" -qc 'CREATE DATABASE "$(notdir $(DATABASE_URL))"'
+
+migrate: install db ## Apply SQL migrations to DATABASE_URL
+	$(RUN) smoltbot migrate
+
+run: migrate ## Run every service (FAKE=1 adds the fake LLM providers)
+	$(RUN) smoltbot up $(if $(filter 1,$(FAKE)),--fake-upstream,)
+
+schemas: install ## Regenerate contracts/schemas from the event structs
+	$(RUN) python -m smoltbot_contracts.schemas contracts/schemas
+
+clean: ## Remove caches and the virtualenv
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from smoltbot_cli.main import main
+
+main()
