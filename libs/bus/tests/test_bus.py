@@ -125,7 +125,7 @@ async def test_malformed_entry_goes_to_dlq_and_consumer_keeps_going(
         return len(seen) == 1 and await xlen(redis, dlq_key(prefix, "agents")) == 1
 
     await run_until(consumer, done)
-    (_, dead), = await redis.xrange(dlq_key(prefix, "agents"))
+    ((_, dead),) = await redis.xrange(dlq_key(prefix, "agents"))
     assert dead[b"reason"].startswith(b"undecodable: agent.v1")
     assert dead[b"source_stream"] == b"agents"
     assert dead[b"b"] == b"\xc1garbage"
@@ -157,7 +157,7 @@ async def test_failing_handler_dead_letters_after_max_deliveries(redis: Redis, p
     # delivery 1: once inside the batch, once alone (isolation); then redeliveries 2 and 3.
     assert attempts == [1, 1, 2, 3]
     assert handled == [good.event_id]  # the good entry was not held back by the bad one
-    (_, dead), = await redis.xrange(dlq_key(prefix, "agents"))
+    ((_, dead),) = await redis.xrange(dlq_key(prefix, "agents"))
     assert dead[b"reason"] == b"exceeded 3 deliveries: RuntimeError: database said no"
     assert dead[b"deliveries"] == b"3"
     assert decode_fields(dead) == bad
@@ -176,7 +176,7 @@ async def test_invalid_event_is_dead_lettered_at_once(redis: Redis, prefix: str)
         return await xlen(redis, dlq_key(prefix, "agents")) == 1
 
     await run_until(consumer, done)
-    (_, dead), = await redis.xrange(dlq_key(prefix, "agents"))
+    ((_, dead),) = await redis.xrange(dlq_key(prefix, "agents"))
     assert dead[b"reason"] == b"invalid: agent id collides"
     assert dead[b"deliveries"] == b"1"
 

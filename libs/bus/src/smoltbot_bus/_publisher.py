@@ -116,7 +116,7 @@ class Publisher:
         try:
             await asyncio.wait_for(self.flush(), timeout_s)
         except (RedisError, OSError, TimeoutError) as exc:
-            log.error(  # noqa: TRY400 - the cause is in the message; no traceback needed
+            log.error(
                 "events left unsent at shutdown",
                 extra={"count": len(self._buffer), "error": str(exc)[:200]},
             )
