@@ -1,22 +1,33 @@
-"""Redis Streams bus: buffered publisher, consumer groups with DLQ, and the worker runtime.
+"""Redis Streams bus: buffered publisher with spool, consumer groups with DLQ, worker runtime.
 
-Public surface: :class:`Publisher`, :class:`Consumer`, :class:`ConsumerConfig`,
-:class:`Delivery`, :class:`Output`, :class:`InvalidEvent`, :class:`WorkerRuntime`.
+Public surface: :class:`Publisher`, :class:`Spool`, :class:`CircuitBreaker`,
+:class:`EventCipher`, :class:`Consumer`, :class:`ConsumerConfig`, :class:`Delivery`,
+:class:`Output`, :class:`InvalidEvent`, :class:`BusUnavailable`, :class:`WorkerRuntime`.
 """
 
+from smoltbot_bus._breaker import CircuitBreaker
 from smoltbot_bus._consumer import Consumer
-from smoltbot_bus._publisher import Publisher
+from smoltbot_bus._crypto import EventCipher, EventKeyError
+from smoltbot_bus._publisher import BusUnavailable, Publisher
 from smoltbot_bus._runtime import WorkerRuntime, redis_client
+from smoltbot_bus._spool import Spool
+from smoltbot_bus._streams import trim_stream
 from smoltbot_bus._types import ConsumerConfig, Delivery, Handler, InvalidEvent, Output
 
 __all__ = [
+    "BusUnavailable",
+    "CircuitBreaker",
     "Consumer",
     "ConsumerConfig",
     "Delivery",
+    "EventCipher",
+    "EventKeyError",
     "Handler",
     "InvalidEvent",
     "Output",
     "Publisher",
+    "Spool",
     "WorkerRuntime",
     "redis_client",
+    "trim_stream",
 ]

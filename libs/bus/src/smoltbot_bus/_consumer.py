@@ -21,18 +21,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from smoltbot_contracts import DecodeError, decode_fields, entry_header, to_fields
-from smoltbot_contracts.streams import dlq_key, stream_key
+from smoltbot_contracts.streams import BODY_STREAMS, dlq_key, stream_key
 from smoltbot_health import Health
 from smoltbot_logging import bind_event
 
+from smoltbot_bus._crypto import EventCipher
 from smoltbot_bus._metrics import BATCH_SECONDS, ENTRIES
+from smoltbot_bus._streams import export_lag, remove_idle_consumers, trim_stream
 from smoltbot_bus._types import ConsumerConfig, Delivery, Handler, InvalidEvent, Output
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class Consumer:
         *,
         consumer_name: str,
         health: Health | None = None,
+        cipher: EventCipher | None = None,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -69,6 +72,8 @@ class Consumer:
         self._priority = [s for s in config.streams if s.endswith(":priority")]
         self._last_errors: dict[str, str] = {}
         self._next_claim = 0.0
+        self._next_housekeeping = 0.0
+        self._cipher = cipher or EventCipher(None)
         self._loop_name = f"consume:{config.group}"
         if health is not None:
             health.register_loop(self._loop_name, config.stuck_after_s)
@@ -102,6 +107,12 @@ class Consumer:
                 if time.monotonic() >= self._next_claim:
                     self._next_claim = time.monotonic() + self._config.claim_interval_s
                     await self.claim_idle()
+                    await self.export_lag()
+                if time.monotonic() >= self._next_housekeeping:
+                    self._next_housekeeping = (
+                        time.monotonic() + self._config.housekeeping_interval_s
+                    )
+                    await self.housekeeping()
                 batch = await self._read()
                 if batch:
                     await self._process(batch)
@@ -110,7 +121,42 @@ class Consumer:
                 log.warning("bus error; retrying", extra={"error": str(exc)[:200]})
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        await self._leave()
         log.info("consumer stopped", extra={"group": self._config.group, "consumer": self.name})
+
+    async def _leave(self) -> None:
+        """Remove this consumer from its groups when it holds nothing pending."""
+        try:
+            for key in self._keys.values():
+                summary = await self._redis.xpending_range(
+                    key, self._config.group, min="-", max="+", count=1, consumername=self.name
+                )
+                if not summary:
+                    await self._redis.xgroup_delconsumer(key, self._config.group, self.name)
+        except (RedisError, OSError) as exc:
+            log.warning("could not leave the consumer group", extra={"error": str(exc)[:200]})
+
+    async def export_lag(self) -> None:
+        for stream, key in self._keys.items():
+            await export_lag(self._redis, key, stream, self._config.group)
+
+    async def housekeeping(self) -> None:
+        """Trim consumed streams and their DLQs; drop long-idle consumers with nothing pending."""
+        cfg = self._config
+        stale_ms = cfg.stale_group_s * 1000
+        for stream, key in self._keys.items():
+            retention = cfg.body_retention_s if stream in BODY_STREAMS else cfg.retention_s
+            await trim_stream(
+                self._redis, key, stream, retention_ms=retention * 1000, stale_after_ms=stale_ms
+            )
+            await self._redis.xtrim(
+                dlq_key(self._prefix, stream),
+                minid=f"{int(time.time() * 1000) - cfg.dlq_retention_s * 1000}-0",
+                approximate=True,
+            )
+            await remove_idle_consumers(
+                self._redis, key, cfg.group, me=self.name, idle_after_ms=stale_ms
+            )
 
     def _beat(self) -> None:
         if self._health is not None:
@@ -248,7 +294,7 @@ class Consumer:
                 log.error("pending entry was trimmed before handling", extra={"id": entry_id})
                 continue
             try:
-                event = decode_fields(fields)
+                event = decode_fields(fields, self._cipher.open(fields))
             except DecodeError as exc:
                 await self._dead_letter(
                     stream, entry_id, fields, f"undecodable: {exc}", known.get(entry_id, 1)
@@ -263,7 +309,7 @@ class Consumer:
             return
         started = time.perf_counter()
         try:
-            outputs = await self._handler(deliveries)
+            outputs = await self._with_heartbeat(deliveries, self._handler(deliveries))
         except Exception as exc:
             if len(deliveries) == 1:
                 await self._failed(deliveries[0], exc)
@@ -278,9 +324,38 @@ class Consumer:
         await self._commit(outputs, deliveries)
         BATCH_SECONDS.observe(time.perf_counter() - started)
 
+    async def _with_heartbeat(
+        self, deliveries: Sequence[Delivery], work: Awaitable[Sequence[Output]]
+    ) -> Sequence[Output]:
+        """Run a handler call while re-claiming its entries so a slow handler keeps them.
+
+        XCLAIM with JUSTID by the current owner resets the idle time without counting a
+        delivery, so the reaper of another consumer never takes over work in progress.
+        """
+        task = asyncio.ensure_future(work)
+        interval = max(self._config.min_idle_ms / 3000, 0.05)
+        by_stream: dict[str, list[Any]] = {}
+        for d in deliveries:
+            by_stream.setdefault(d.stream, []).append(d.entry_id)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            self._beat()
+            for stream, ids in by_stream.items():
+                with contextlib.suppress(RedisError, OSError):
+                    await self._redis.xclaim(
+                        self._keys[stream],
+                        self._config.group,
+                        self.name,
+                        min_idle_time=0,
+                        message_ids=ids,
+                        justid=True,
+                    )
+
     async def _process_one(self, delivery: Delivery) -> None:
         try:
-            outputs = await self._handler([delivery])
+            outputs = await self._with_heartbeat([delivery], self._handler([delivery]))
         except Exception as exc:
             await self._failed(delivery, exc)
             return
@@ -314,7 +389,8 @@ class Consumer:
     async def _commit(self, outputs: Sequence[Output], deliveries: Sequence[Delivery]) -> None:
         pipe = self._redis.pipeline(transaction=True)
         for out in outputs:
-            pipe.xadd(stream_key(self._prefix, out.stream), to_fields(out.event))  # type: ignore[arg-type]
+            fields = self._cipher.seal(out.stream, to_fields(out.event))
+            pipe.xadd(stream_key(self._prefix, out.stream), fields)  # type: ignore[arg-type]
         by_stream: dict[str, list[str]] = {}
         for d in deliveries:
             by_stream.setdefault(d.stream, []).append(d.entry_id)

@@ -29,3 +29,47 @@ PUBLISH_BUFFERED = Gauge(
 PUBLISH_ERRORS = Counter(
     "smoltbot_bus_publish_errors_total", "Failed attempts to flush the publish buffer to Redis."
 )
+SPOOL_RECORDS = Counter(
+    "smoltbot_bus_spooled_total",
+    "Events written to the local spool because Redis could not take them.",
+)
+SPOOL_DROPPED = Counter(
+    "smoltbot_bus_spool_dropped_total",
+    "Events dropped because the spool was at its size cap.",
+    ["stream"],
+)
+SPOOL_TORN = Counter(
+    "smoltbot_bus_spool_torn_total", "Spool segments whose torn or corrupt tail was skipped."
+)
+SPOOL_BYTES = Gauge("smoltbot_bus_spool_bytes", "Bytes currently held in the local spool.")
+BREAKER_OPEN = Gauge(
+    "smoltbot_bus_breaker_open",
+    "1 while the Redis circuit breaker is open (Redis treated as down).",
+)
+BUS_BYTES = Gauge("smoltbot_bus_bytes", "Memory used by the bus streams, as last measured.")
+OVER_BUDGET = Gauge(
+    "smoltbot_bus_over_budget", "1 while the bus streams exceed SMOLTBOT_BUS_MAX_BYTES."
+)
+LAG = Gauge("smoltbot_bus_lag", "Entries not yet read by the consumer group.", ["stream", "group"])
+PENDING = Gauge(
+    "smoltbot_bus_pending",
+    "Entries read but not yet acked by the consumer group.",
+    ["stream", "group"],
+)
+OLDEST_PENDING_AGE = Gauge(
+    "smoltbot_bus_oldest_pending_age_seconds",
+    "Age of the oldest entry the group has not acked (0 when none).",
+    ["stream", "group"],
+)
+STALE_GROUPS = Gauge(
+    "smoltbot_bus_stale_groups",
+    "Consumer groups with no live consumer, ignored by the trimmer.",
+    ["stream"],
+)
+TRIMMED = Counter(
+    "smoltbot_bus_trimmed_total", "Entries removed by the retention trimmer.", ["stream"]
+)
+CONSUMERS_REMOVED = Counter(
+    "smoltbot_bus_idle_consumers_removed_total",
+    "Idle consumers with nothing pending that were removed.",
+)

@@ -1,9 +1,11 @@
-"""Buffered, pipelined producer (DESIGN §3.2 "Producer safety").
+"""Buffered, pipelined producer that never lets Redis slow its caller (DESIGN §3.2).
 
-``enqueue`` never waits on Redis: events are encoded at once (their bytes are fixed from then
-on) and flushed by a background task as pipelined XADD batches. When Redis fails the batch stays
-at the head of the buffer and is retried with backoff; when the buffer is full new events are
-dropped and counted. (A2 adds the on-disk spool behind the same interface.)
+``enqueue`` only appends to an in-process buffer (the event is encoded, and sealed when a key is
+configured, at once). A background task flushes the buffer as pipelined XADD batches. When Redis
+fails, a circuit breaker opens and batches go to the local :class:`Spool` instead of waiting;
+the same happens while the bus is over its byte budget. When Redis is healthy again the spool is
+drained beside live traffic at a bounded rate. ``close`` (SIGTERM) flushes, or spools what Redis
+will not take. Without a spool the buffer is bounded and overflow is dropped and counted.
 """
 
 from __future__ import annotations
@@ -12,17 +14,32 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from smoltbot_contracts import Event, to_fields
-from smoltbot_contracts.streams import stream_key
+from smoltbot_contracts.streams import ALL_STREAMS, stream_key
 
-from smoltbot_bus._metrics import PUBLISH_BUFFERED, PUBLISH_DROPPED, PUBLISH_ERRORS, PUBLISHED
+from smoltbot_bus._breaker import CircuitBreaker
+from smoltbot_bus._crypto import EventCipher
+from smoltbot_bus._metrics import (
+    BUS_BYTES,
+    OVER_BUDGET,
+    PUBLISH_BUFFERED,
+    PUBLISH_DROPPED,
+    PUBLISH_ERRORS,
+    PUBLISHED,
+)
+from smoltbot_bus._spool import Record, Spool
 
 log = logging.getLogger(__name__)
 
-_Pending = tuple[str, dict[bytes, bytes]]
+_REDIS_DOWN = (RedisError, OSError, TimeoutError)
+
+
+class BusUnavailable(Exception):  # noqa: N818 - names the condition callers react to
+    """Redis is down (breaker open) or the bus is over budget: a synchronous publish is refused."""
 
 
 class Publisher:
@@ -33,93 +50,211 @@ class Publisher:
         redis: Redis,
         prefix: str,
         *,
+        spool: Spool | None = None,
+        cipher: EventCipher | None = None,
+        breaker: CircuitBreaker | None = None,
         max_buffer: int = 10_000,
         batch_size: int = 500,
-        retry_backoff_s: tuple[float, float] = (0.05, 2.0),
+        send_timeout_s: float = 2.0,
+        max_bytes: int | None = None,
+        budget_interval_s: float = 1.0,
+        drain_per_s: float = 5000.0,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._spool = spool
+        self._cipher = cipher or EventCipher(None)
+        self.breaker = breaker or CircuitBreaker(threshold=1, cooldown_s=2.0)
         self._max_buffer = max_buffer
         self._batch_size = batch_size
-        self._backoff = retry_backoff_s
-        self._buffer: deque[_Pending] = deque()
+        self._send_timeout_s = send_timeout_s
+        self._max_bytes = max_bytes
+        self._budget_interval_s = budget_interval_s
+        self._drain_per_s = drain_per_s
+        self._buffer: deque[Record] = deque()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        self.over_budget = False
+
+    # ------------------------------------------------------------------ producer API
 
     @property
     def buffered(self) -> int:
         return len(self._buffer)
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._flush_loop(), name="publisher-flush")
+    def encode(self, stream: str, event: Event) -> Record:
+        return stream, self._cipher.seal(stream, to_fields(event))
 
     def enqueue(self, stream: str, event: Event) -> bool:
-        """Queue an event for publication; False when the buffer is full (the drop is counted)."""
+        """Queue an event; never blocks. False when it had to be dropped (counted)."""
         if len(self._buffer) >= self._max_buffer:
             PUBLISH_DROPPED.labels(stream, "buffer_full").inc()
             log.warning("publish buffer full; event dropped", extra={"stream": stream})
             return False
-        self._buffer.append((stream, to_fields(event)))
+        self._buffer.append(self.encode(stream, event))
         PUBLISH_BUFFERED.set(len(self._buffer))
         self._wake.set()
         return True
 
+    @property
+    def available(self) -> bool:
+        """Whether a synchronous publish is worth trying (Redis up and bus under budget)."""
+        return self.breaker.allow() and not self.over_budget
+
     async def publish(self, stream: str, event: Event) -> str:
-        """XADD one event now (for callers that wait on it); raises on Redis failure."""
-        entry_id = await self._redis.xadd(stream_key(self._prefix, stream), to_fields(event))  # type: ignore[arg-type]
+        """XADD one event now, for a caller that waits on it. Raises :class:`BusUnavailable`
+        at once when Redis is known down or over budget, instead of waiting."""
+        if not self.available:
+            raise BusUnavailable("bus unavailable (redis down or over budget)")
+        _, fields = self.encode(stream, event)
+        try:
+            entry_id = await asyncio.wait_for(
+                self._redis.xadd(stream_key(self._prefix, stream), fields),  # type: ignore[arg-type]
+                self._send_timeout_s,
+            )
+        except _REDIS_DOWN as exc:
+            self.breaker.failure()
+            raise BusUnavailable(str(exc)) from exc
+        self.breaker.success()
         PUBLISHED.labels(stream).inc()
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        if self._spool is not None:
+            self._spool.open()
+        self._tasks = [asyncio.create_task(self._flush_loop(), name="publisher-flush")]
+        if self._spool is not None:
+            self._tasks.append(asyncio.create_task(self._drain_loop(), name="publisher-drain"))
+        if self._max_bytes is not None:
+            self._tasks.append(asyncio.create_task(self._budget_loop(), name="publisher-budget"))
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop background work; send what is buffered, spool what Redis will not take."""
+        self._closing = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        error: str | None = "redis down or over budget at shutdown"
+        if self.available:
+            try:
+                await asyncio.wait_for(self.flush(), timeout_s)
+                error = None
+            except _REDIS_DOWN as exc:
+                error = str(exc)[:200] or type(exc).__name__
+        if error is not None and self._buffer:
+            left = list(self._buffer)
+            self._buffer.clear()
+            kept = await self._spool.append(left) if self._spool is not None else 0
+            for stream, _ in left[kept:]:
+                PUBLISH_DROPPED.labels(stream, "shutdown").inc()
+            log.warning(
+                "redis unavailable at shutdown",
+                extra={"spooled": kept, "dropped": len(left) - kept, "error": error},
+            )
+        PUBLISH_BUFFERED.set(0)
+        if self._spool is not None:
+            self._spool.close()
+
+    # ------------------------------------------------------------------ sending
 
     async def flush(self) -> None:
         """Send everything buffered now (raises on Redis failure, leaving the rest buffered)."""
         while self._buffer:
-            await self._send_batch()
+            batch = [self._buffer[i] for i in range(min(self._batch_size, len(self._buffer)))]
+            await self._send(batch)
+            for _ in batch:
+                self._buffer.popleft()
+            PUBLISH_BUFFERED.set(len(self._buffer))
 
-    async def _send_batch(self) -> None:
-        batch = [self._buffer[i] for i in range(min(self._batch_size, len(self._buffer)))]
+    async def _send(self, records: Sequence[Record]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        for stream, fields in batch:
+        for stream, fields in records:
             pipe.xadd(stream_key(self._prefix, stream), fields)  # type: ignore[arg-type]
-        await pipe.execute()
-        for stream, _ in batch:
-            self._buffer.popleft()
+        await asyncio.wait_for(pipe.execute(), self._send_timeout_s)
+        for stream, _ in records:
             PUBLISHED.labels(stream).inc()
-        PUBLISH_BUFFERED.set(len(self._buffer))
 
     async def _flush_loop(self) -> None:
-        delay = self._backoff[0]
+        retry_delay = 0.05
         while not self._closing:
             if not self._buffer:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            try:
-                await self._send_batch()
-                delay = self._backoff[0]
-            except (RedisError, OSError) as exc:
-                PUBLISH_ERRORS.inc()
-                log.warning("publish failed; will retry", extra={"error": str(exc)[:200]})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff[1])
+            batch = [self._buffer[i] for i in range(min(self._batch_size, len(self._buffer)))]
+            if self.available:
+                try:
+                    await self._send(batch)
+                    self.breaker.success()
+                    retry_delay = 0.05
+                except _REDIS_DOWN as exc:
+                    self.breaker.failure()
+                    PUBLISH_ERRORS.inc()
+                    log.warning(
+                        "publish failed; redis marked down", extra={"error": str(exc)[:200]}
+                    )
+                    if self._spool is None:
+                        await asyncio.sleep(retry_delay)
+                        retry_delay = min(retry_delay * 2, 2.0)
+                        continue
+                    await self._spool.append(batch)
+            elif self._spool is not None:
+                await self._spool.append(batch)
+            else:
+                await asyncio.sleep(0.1)  # no spool: hold in the bounded buffer until Redis is back
+                continue
+            for _ in batch:
+                self._buffer.popleft()
+            PUBLISH_BUFFERED.set(len(self._buffer))
 
-    async def close(self, timeout_s: float = 5.0) -> None:
-        """Stop the flush loop and send what is buffered; count what could not be sent."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        try:
-            await asyncio.wait_for(self.flush(), timeout_s)
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.error(
-                "events left unsent at shutdown",
-                extra={"count": len(self._buffer), "error": str(exc)[:200]},
-            )
-            for stream, _ in self._buffer:
-                PUBLISH_DROPPED.labels(stream, "shutdown").inc()
-            self._buffer.clear()
+    async def _drain_loop(self) -> None:
+        assert self._spool is not None
+        spool = self._spool
+        while not self._closing:
+            await asyncio.sleep(0.25)
+            if not self.available or not spool.has_data():
+                continue
+            try:
+                sent = await spool.drain(self._send_spooled, max_per_s=self._drain_per_s)
+                if sent:
+                    log.info("spool drained", extra={"events": sent})
+            except _REDIS_DOWN as exc:
+                self.breaker.failure()
+                log.warning("spool drain interrupted", extra={"error": str(exc)[:200]})
+
+    async def _send_spooled(self, records: list[Record]) -> None:
+        if not self.available:
+            raise TimeoutError("redis unavailable during spool drain")
+        await self._send(records)
+
+    async def _budget_loop(self) -> None:
+        assert self._max_bytes is not None
+        keys = [stream_key(self._prefix, s) for s in ALL_STREAMS]
+        while not self._closing:
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for key in keys:
+                    pipe.memory_usage(key)
+                sizes = await asyncio.wait_for(pipe.execute(), self._send_timeout_s)
+                used = sum(int(s or 0) for s in sizes)
+                BUS_BYTES.set(used)
+                was = self.over_budget
+                self.over_budget = used > self._max_bytes
+                OVER_BUDGET.set(int(self.over_budget))
+                if self.over_budget != was:
+                    log.warning(
+                        "bus byte budget "
+                        + ("exceeded; spooling" if self.over_budget else "ok again"),
+                        extra={"used": used, "budget": self._max_bytes},
+                    )
+            except _REDIS_DOWN:
+                pass  # the flush loop's breaker handles an unreachable Redis
+            await asyncio.sleep(self._budget_interval_s)

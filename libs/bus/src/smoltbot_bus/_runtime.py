@@ -8,6 +8,7 @@ import logging
 import signal
 from types import TracebackType
 
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from smoltbot_config import CommonSettings, default_consumer_name
@@ -15,6 +16,7 @@ from smoltbot_health import Health
 from smoltbot_health.worker_server import ProbeServer
 
 from smoltbot_bus._consumer import Consumer
+from smoltbot_bus._crypto import EventCipher
 from smoltbot_bus._types import ConsumerConfig, Handler
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class WorkerRuntime:
         self.prefix = settings.stream_prefix
         self.consumer_name = settings.consumer_name or default_consumer_name()
         self.health = Health(service)
+        self.cipher = EventCipher.from_settings(settings.event_key, settings.event_keys_retired)
         self.redis = redis_client(settings.redis_url)
         self._probes = ProbeServer(self.health, host, port)
         self._stop = asyncio.Event()
@@ -103,10 +106,35 @@ class WorkerRuntime:
                     await asyncio.wait_for(self._stop.wait(), delay)
                 delay = min(delay * 2, max_backoff_s)
 
+    def tuned(self, config: ConsumerConfig) -> ConsumerConfig:
+        """The service's consumer config with the operator's bus tuning from the environment.
+
+        Services choose what they consume (group, streams, batch size); delivery timing,
+        retention and liveness limits are deployment decisions, so settings win.
+        """
+        s = self.settings
+        return msgspec.structs.replace(
+            config,
+            block_ms=s.bus_block_ms,
+            max_deliveries=s.bus_max_deliveries,
+            min_idle_ms=s.bus_min_idle_ms,
+            claim_interval_s=s.bus_claim_interval_s,
+            stuck_after_s=s.stuck_after_s,
+            housekeeping_interval_s=s.bus_trim_interval_s,
+            retention_s=s.bus_retention_s,
+            body_retention_s=s.bus_body_retention_s,
+            stale_group_s=s.bus_stale_group_s,
+        )
+
     async def run_consumer(self, config: ConsumerConfig, handler: Handler) -> None:
-        """Consume until a stop signal, then return after the in-flight batch is acked."""
+        """Consume until a stop signal, then return after the in-flight batch is acked.
+
+        If the batch in hand takes longer than ``drain_timeout_s`` after the signal, it is
+        abandoned unacked; another consumer claims it once it has been idle ``min_idle_ms``.
+        """
         if self._stop.is_set():
             return
+        config = self.tuned(config)
         self.consumer = Consumer(
             self.redis,
             self.prefix,
@@ -114,6 +142,7 @@ class WorkerRuntime:
             handler,
             consumer_name=config.consumer_name or self.consumer_name,
             health=self.health,
+            cipher=self.cipher,
         )
         delay = 0.2
         while not self._stop.is_set():
@@ -133,4 +162,17 @@ class WorkerRuntime:
                 "streams": list(config.streams),
             },
         )
-        await self.consumer.run()
+        task = asyncio.create_task(self.consumer.run(), name="consume")
+        stop_wait = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.settings.drain_timeout_s)
+            except TimeoutError:
+                log.error("drain timed out; abandoning the batch in hand (it will be reclaimed)")
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        stop_wait.cancel()
+        if task.done() and not task.cancelled():
+            task.result()  # surface a crash of the consume loop

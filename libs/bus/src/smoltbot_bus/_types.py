@@ -48,3 +48,9 @@ class ConsumerConfig(msgspec.Struct, frozen=True, kw_only=True):
     claim_interval_s: float = 5.0
     stuck_after_s: float = 300.0
     consumer_name: str | None = None
+    # Housekeeping (trimming, lag gauges, idle-consumer removal) for the consumed streams.
+    housekeeping_interval_s: float = 30.0
+    retention_s: int = 24 * 3600
+    body_retention_s: int = 15 * 60
+    dlq_retention_s: int = 7 * 24 * 3600
+    stale_group_s: int = 30 * 60

@@ -54,12 +54,44 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     __env_names__: ClassVar[dict[str, str]] = {
         "stream_prefix": "SMOLTBOT_STREAM_PREFIX",
         "consumer_name": "SMOLTBOT_CONSUMER_NAME",
+        "event_key": "SMOLTBOT_EVENT_KEY",
+        "event_keys_retired": "SMOLTBOT_EVENT_KEYS_RETIRED",
+        "bus_max_bytes": "SMOLTBOT_BUS_MAX_BYTES",
+        "bus_min_idle_ms": "SMOLTBOT_BUS_MIN_IDLE_MS",
+        "bus_max_deliveries": "SMOLTBOT_BUS_MAX_DELIVERIES",
+        "bus_claim_interval_s": "SMOLTBOT_BUS_CLAIM_INTERVAL_S",
+        "bus_block_ms": "SMOLTBOT_BUS_BLOCK_MS",
+        "bus_body_retention_s": "SMOLTBOT_BUS_BODY_RETENTION_S",
+        "bus_retention_s": "SMOLTBOT_BUS_RETENTION_S",
+        "bus_stale_group_s": "SMOLTBOT_BUS_STALE_GROUP_S",
+        "bus_trim_interval_s": "SMOLTBOT_BUS_TRIM_INTERVAL_S",
+        "stuck_after_s": "SMOLTBOT_STUCK_AFTER_S",
+        "drain_timeout_s": "SMOLTBOT_DRAIN_TIMEOUT_S",
     }
 
     redis_url: RedisUrl = "redis://127.0.0.1:6379/0"
     stream_prefix: str = "smoltbot:"
     consumer_name: str = ""
     log_level: LogLevel = "info"
+    # AES-256-GCM key (base64 of 32 bytes) for exchanges*/traces* bodies; empty = plaintext.
+    event_key: str = ""
+    # Comma-separated older keys still accepted for reading during a rotation.
+    event_keys_retired: str = ""
+    # Byte budget of the bus streams; producers spool to disk instead of growing past it.
+    bus_max_bytes: Annotated[int, msgspec.Meta(ge=1_000_000)] = 512 * 1024 * 1024
+    # An entry idle this long is taken over from its consumer (>= 3x the slowest handler).
+    bus_min_idle_ms: Annotated[int, msgspec.Meta(ge=10)] = 60_000
+    bus_max_deliveries: Annotated[int, msgspec.Meta(ge=1)] = 5
+    bus_claim_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    bus_block_ms: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1000
+    bus_body_retention_s: Annotated[int, msgspec.Meta(ge=1)] = 15 * 60
+    bus_retention_s: Annotated[int, msgspec.Meta(ge=1)] = 24 * 3600
+    bus_stale_group_s: Annotated[int, msgspec.Meta(ge=1)] = 30 * 60
+    bus_trim_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # Liveness fails when a consume loop has not turned for this long.
+    stuck_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    # SIGTERM: how long a worker may take to finish and ack the batch in hand.
+    drain_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 25.0
 
 
 def env_names(cls: type[msgspec.Struct]) -> dict[str, str]:

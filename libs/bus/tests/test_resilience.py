@@ -1,0 +1,315 @@
+"""Spool, circuit breaker, budget, encryption, retention and heartbeat behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from smoltbot_bus import (
+    BusUnavailable,
+    CircuitBreaker,
+    Consumer,
+    ConsumerConfig,
+    Delivery,
+    EventCipher,
+    Output,
+    Publisher,
+    Spool,
+    redis_client,
+    trim_stream,
+)
+from smoltbot_bus._spool import encode_record, read_records
+from smoltbot_contracts import (
+    AgentV1,
+    DecodeError,
+    ExchangeMeta,
+    ExchangeV1,
+    decode_fields,
+)
+from smoltbot_contracts.ids import uuid7
+from smoltbot_contracts.streams import stream_key
+from smoltbot_testing.faults import FaultProxy, RedisServer
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def agent(n: int) -> AgentV1:
+    return AgentV1(event_id=uuid7(), agent_id=f"smolt-{n:08d}", agent_hash=f"{n:016d}", seen_at=NOW)
+
+
+def exchange() -> ExchangeV1:
+    eid = uuid7()
+    meta = ExchangeMeta(
+        exchange_id=eid,
+        agent_id="smolt-1",
+        agent_hash="1" * 16,
+        session_id="s",
+        provider="anthropic",
+        started_at=NOW,
+        completed_at=NOW,
+    )
+    return ExchangeV1(event_id=eid, meta=meta, response_body=b"secret response bytes")
+
+
+# ---------------------------------------------------------------- spool file format
+
+
+def test_spool_records_round_trip_and_torn_tail_is_skipped() -> None:
+    recs = [
+        ("agents", {b"t": b"agent.v1", b"id": str(i).encode(), b"b": os.urandom(50)})
+        for i in range(5)
+    ]
+    data = b"".join(encode_record(r) for r in recs)
+    assert read_records(data) == (recs, False)
+    got, torn = read_records(data[:-7])  # crash in the middle of the last write
+    assert got == recs[:4]
+    assert torn
+    corrupt = bytearray(data)
+    corrupt[len(data) - 3] ^= 0xFF  # flipped bit in the last payload: CRC catches it
+    got, torn = read_records(bytes(corrupt))
+    assert got == recs[:4]
+    assert torn
+
+
+async def test_spool_cap_drops_and_counts(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "p1", max_bytes=300)
+    spool.open()
+    recs = [("agents", {b"b": b"x" * 100}) for _ in range(5)]
+    kept = await spool.append(recs)
+    assert 0 < kept < 5
+    spool.close()
+
+
+async def test_orphaned_spool_of_a_dead_process_is_adopted(tmp_path: Path) -> None:
+    dead = Spool(tmp_path, "dead-pod")
+    dead.open()
+    await dead.append([("agents", {b"n": b"1"}), ("agents", {b"n": b"2"})])
+    dead.close()  # its lock is free now: the process is gone
+    alive = Spool(tmp_path, "new-pod")
+    alive.open()
+    sent: list[bytes] = []
+
+    async def publish(records: list[tuple[str, dict[bytes, bytes]]]) -> None:
+        sent.extend(f[b"n"] for _, f in records)
+
+    assert await alive.drain(publish) == 2
+    assert sent == [b"1", b"2"]
+    assert not alive.has_data()
+    alive.close()
+
+
+async def test_spool_of_a_live_process_is_not_taken(tmp_path: Path) -> None:
+    owner = Spool(tmp_path, "owner")
+    owner.open()
+    await owner.append([("agents", {b"n": b"1"})])
+    other = Spool(tmp_path, "other")
+    other.open()
+    assert not other.has_data()
+    assert owner.has_data()
+    owner.close()
+    other.close()
+
+
+# ---------------------------------------------------------------- breaker + spool on a cut
+
+
+def test_breaker_opens_and_half_opens() -> None:
+    b = CircuitBreaker(threshold=2, cooldown_s=0.05)
+    b.failure()
+    assert b.allow()
+    b.failure()
+    assert not b.allow()
+    time.sleep(0.06)
+    assert b.allow()
+    b.success()
+    assert b.allow()
+
+
+async def test_cut_redis_spools_without_blocking_then_replays_exactly_once(tmp_path: Path) -> None:
+    with RedisServer() as server, FaultProxy("127.0.0.1", server.port) as proxy:
+        client = redis_client(f"redis://127.0.0.1:{proxy.port}/0")
+        spool = Spool(tmp_path, "gw-1")
+        pub = Publisher(
+            client, "t:", spool=spool, breaker=CircuitBreaker(cooldown_s=0.2), send_timeout_s=0.5
+        )
+        await pub.start()
+        await pub.publish("agents", agent(0))
+        proxy.set_mode("cut")
+        events = [agent(i) for i in range(1, 101)]
+        started = time.perf_counter()
+        for e in events:
+            assert pub.enqueue("agents", e)
+        assert time.perf_counter() - started < 0.5  # enqueue never waits on Redis
+
+        async def spooled() -> None:
+            while spool.size_bytes() == 0 or pub.buffered:
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(spooled(), 10)
+        with pytest.raises(BusUnavailable):
+            await pub.publish("agents", agent(999))  # refused at once while the breaker is open
+        proxy.set_mode("pass")
+
+        direct = redis_client(server.url)
+
+        async def replayed() -> int:
+            return int(await direct.xlen("t:agents"))
+
+        deadline = time.monotonic() + 15
+        while await replayed() < 101 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await pub.close()
+        ids = [f[b"id"].decode() for _, f in await direct.xrange("t:agents")]
+        assert ids[1:] == [e.event_id for e in events]  # all 100, in order, none twice
+        assert not spool.has_data()
+        await client.aclose()
+        await direct.aclose()
+
+
+async def test_close_during_outage_spools_and_a_restart_replays(tmp_path: Path) -> None:
+    with RedisServer() as server, FaultProxy("127.0.0.1", server.port) as proxy:
+        client = redis_client(f"redis://127.0.0.1:{proxy.port}/0")
+        proxy.set_mode("cut")
+        pub = Publisher(client, "t:", spool=Spool(tmp_path, "gw-a"), send_timeout_s=0.3)
+        pub.breaker.failure()  # Redis already known down
+        events = [agent(i) for i in range(20)]
+        for e in events:
+            pub.enqueue("agents", e)
+        await pub.close()  # SIGTERM mid-outage: buffer goes to disk, not lost
+        await client.aclose()
+        proxy.set_mode("pass")
+        client2 = redis_client(f"redis://127.0.0.1:{proxy.port}/0")
+        pub2 = Publisher(client2, "t:", spool=Spool(tmp_path, "gw-b"))  # new process, new name
+        await pub2.start()
+        direct = redis_client(server.url)
+        deadline = time.monotonic() + 10
+        while int(await direct.xlen("t:agents")) < 20 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await pub2.close()
+        ids = [f[b"id"].decode() for _, f in await direct.xrange("t:agents")]
+        assert ids == [e.event_id for e in events]
+        await client2.aclose()
+        await direct.aclose()
+
+
+async def test_over_budget_bus_spools_instead_of_growing(
+    redis: Redis, prefix: str, tmp_path: Path
+) -> None:
+    spool = Spool(tmp_path, "gw")
+    pub = Publisher(redis, prefix, spool=spool, max_bytes=1_000_000, budget_interval_s=0.05)
+    big = ExchangeV1(event_id=uuid7(), meta=exchange().meta, response_body=os.urandom(200_000))
+    await pub.start()
+    for _ in range(20):
+        pub.enqueue("exchanges", big)
+        await asyncio.sleep(0.06)
+    await asyncio.sleep(0.3)
+    used = int(await redis.memory_usage(stream_key(prefix, "exchanges")) or 0)
+    assert pub.over_budget
+    assert used < 1_000_000 + 2 * 210_000  # at most one measurement interval of overshoot
+    assert spool.size_bytes() > 0
+    await pub.close()
+
+
+# ---------------------------------------------------------------- encryption
+
+
+async def test_encrypted_bodies_are_opaque_in_redis_and_decode_with_retired_keys(
+    redis: Redis, prefix: str
+) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    b64 = lambda k: base64.b64encode(k).decode()  # noqa: E731
+    writer = Publisher(redis, prefix, cipher=EventCipher.from_settings(b64(old), ""))
+    ev = exchange()
+    await writer.publish("exchanges", ev)
+    await writer.publish("agents", agent(1))  # not a body stream: stays clear
+    ((_, fields),) = await redis.xrange(stream_key(prefix, "exchanges"))
+    assert b"secret response bytes" not in fields[b"b"]
+    assert fields[b"k"]
+    ((_, clear),) = await redis.xrange(stream_key(prefix, "agents"))
+    assert b"k" not in clear
+    rotated = EventCipher.from_settings(b64(new), b64(old))  # new key, old one retired
+    assert decode_fields(fields, rotated.open(fields)) == ev
+    with pytest.raises(DecodeError, match="unknown event key"):
+        EventCipher.from_settings(b64(new), "").open(fields)
+    tampered = {**fields, b"id": b"someone-else"}
+    with pytest.raises(DecodeError, match="authentication"):
+        rotated.open(tampered)
+
+
+# ---------------------------------------------------------------- retention
+
+
+async def test_trim_never_removes_what_a_live_group_has_not_acked(
+    redis: Redis, prefix: str
+) -> None:
+    key = stream_key(prefix, "agents")
+    old_ids = [
+        await redis.xadd(key, {b"n": str(i).encode()}, id=f"{1000 + i}-0") for i in range(300)
+    ]
+    await redis.xgroup_create(key, "slow", id="0")
+    await redis.xreadgroup("slow", "c1", {key: ">"}, count=100)  # read 100, acked none
+    await trim_stream(redis, key, "agents", retention_ms=1, stale_after_ms=60_000)
+    remaining = [i for i, _ in await redis.xrange(key)]
+    assert remaining[0] == old_ids[0]  # the first unacked entry survives, however old
+    await redis.xack(key, "slow", *old_ids[:100])
+    await redis.xreadgroup("slow", "c1", {key: ">"}, count=1000)
+    await redis.xack(key, "slow", *old_ids[100:])
+    await trim_stream(redis, key, "agents", retention_ms=1, stale_after_ms=60_000)
+    assert int(await redis.xlen(key)) < 300  # everything acked and past retention may go
+
+
+async def test_stale_group_is_ignored_by_the_trimmer(redis: Redis, prefix: str) -> None:
+    key = stream_key(prefix, "agents")
+    for i in range(300):
+        await redis.xadd(key, {b"n": b"x"}, id=f"{1000 + i}-0")
+    await redis.xgroup_create(key, "abandoned", id="0")
+    await redis.xreadgroup("abandoned", "gone", {key: ">"}, count=10)
+    await asyncio.sleep(0.05)
+    await trim_stream(redis, key, "agents", retention_ms=1, stale_after_ms=10)
+    assert int(await redis.xlen(key)) < 300
+
+
+# ---------------------------------------------------------------- slow handlers keep their entries
+
+
+async def test_slow_handler_is_not_reclaimed_by_another_consumer(redis: Redis, prefix: str) -> None:
+    await redis.xadd(
+        stream_key(prefix, "agents"), {**__import__("smoltbot_contracts").to_fields(agent(1))}
+    )
+    handled_by: list[str] = []
+    cfg = ConsumerConfig(
+        group="g",
+        streams=["agents"],
+        block_ms=20,
+        claim_interval_s=0.05,
+        min_idle_ms=150,
+        max_deliveries=5,
+    )
+
+    def handler_for(name: str, delay: float):  # type: ignore[no-untyped-def]
+        async def handle(batch: Sequence[Delivery]) -> Sequence[Output]:
+            handled_by.append(name)
+            await asyncio.sleep(delay)
+            return []
+
+        return handle
+
+    slow = Consumer(redis, prefix, cfg, handler_for("slow", 0.8), consumer_name="slow")
+    task = asyncio.create_task(slow.run())
+    while not handled_by:
+        await asyncio.sleep(0.01)
+    thief = Consumer(redis, prefix, cfg, handler_for("thief", 0), consumer_name="thief")
+    thief_task = asyncio.create_task(thief.run())
+    await asyncio.sleep(1.0)  # well past min_idle while the slow handler runs
+    slow.stop()
+    thief.stop()
+    await asyncio.gather(task, thief_task)
+    assert handled_by == ["slow"]
+    assert int((await redis.xpending(stream_key(prefix, "agents"), "g"))["pending"]) == 0
