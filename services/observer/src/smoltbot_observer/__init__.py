@@ -1,1 +1,1 @@
-"""smoltbot package."""
+"""smoltbot observer: ``exchange.v1`` -> ``trace.v1`` (provider parsing, decision analysis)."""
