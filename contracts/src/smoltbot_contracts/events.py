@@ -71,11 +71,14 @@ class ExchangeV1(msgspec.Struct, frozen=True, kw_only=True, tag="exchange.v1", t
     nudge_ids: list[str] = msgspec.field(default_factory=list)
     enforcement_mode: EnforcementMode = "observe"
     reply_to: str | None = None
+    """Logical stream (no prefix), e.g. ``replies:<gateway instance>``, when a caller waits."""
 
 
 # ----------------------------------------------------------------------------------------------
 # AP-Trace (AAP) as carried on the bus; field names follow the protocol so that
-# ``msgspec.to_builtins(trace)`` is the dict the AAP SDK verifies.
+# ``msgspec.to_builtins(trace)`` is the dict the AAP SDK verifies. Defaults are encoded (no
+# omit_defaults): the SDK reads a missing ``category`` as "not bounded" and requires
+# ``values_applied``. Only optional scores are omitted when unset.
 
 
 class TraceTarget(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,7 +86,7 @@ class TraceTarget(msgspec.Struct, frozen=True, kw_only=True):
     identifier: str
 
 
-class TraceAction(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class TraceAction(msgspec.Struct, frozen=True, kw_only=True):
     type: Literal["recommend", "execute", "escalate", "deny"] = "execute"
     name: str
     category: Literal["bounded", "escalation_trigger", "forbidden"] = "bounded"
@@ -97,7 +100,7 @@ class Alternative(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     score: float | None = None
 
 
-class TraceDecision(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class TraceDecision(msgspec.Struct, frozen=True, kw_only=True):
     alternatives_considered: list[Alternative]
     selected: str
     selection_reasoning: str
@@ -111,7 +114,7 @@ class TraceEscalation(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = "No escalation triggers matched"
 
 
-class TraceContext(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class TraceContext(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str
     conversation_turn: int = 1
     environment: dict[str, str] = msgspec.field(default_factory=dict)

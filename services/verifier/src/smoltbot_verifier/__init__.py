@@ -1,1 +1,1 @@
-"""smoltbot package."""
+"""smoltbot verifier: ``trace.v1`` -> ``verdict.v1`` (AAP verification, AIP checkpoint)."""
