@@ -175,7 +175,7 @@ async def test_entrypoint_process_serves_probes_and_drains_on_sigterm(
             ["SMOLTBOT_VERIFIER_PORT", "REDIS_URL"],
         ),
         ({"SMOLTBOT_ANALYZER_BACKEND": "anthropic"}, ["anthropic"]),
-        ({"SMOLTBOT_VERIFIER_MIN_IDLE_MS": "1000"}, ["SMOLTBOT_VERIFIER_MIN_IDLE_MS"]),
+        ({"SMOLTBOT_BUS_MIN_IDLE_MS": "1000"}, ["SMOLTBOT_BUS_MIN_IDLE_MS"]),
     ],
 )
 def test_entrypoint_exits_2_on_bad_environment(env: dict[str, str], names: list[str]) -> None:

@@ -117,6 +117,8 @@ def load_settings(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
     for field in msgspec.structs.fields(cls):
         var = names[field.name]
         if var not in env:
+            if field.required:
+                problems[var] = "required but not set"
             continue
         raw = env[var]
         try:

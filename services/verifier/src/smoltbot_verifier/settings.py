@@ -19,8 +19,6 @@ class VerifierSettings(CommonSettings, frozen=True, kw_only=True):
         "port": "SMOLTBOT_VERIFIER_PORT",
         "host": "SMOLTBOT_VERIFIER_HOST",
         "batch_size": "SMOLTBOT_VERIFIER_BATCH_SIZE",
-        "max_deliveries": "SMOLTBOT_VERIFIER_MAX_DELIVERIES",
-        "min_idle_ms": "SMOLTBOT_VERIFIER_MIN_IDLE_MS",
         "min_evidence_tokens": "SMOLTBOT_VERIFIER_MIN_EVIDENCE_TOKENS",
         "analyzer_backend": "SMOLTBOT_ANALYZER_BACKEND",
         "analysis_timeout_ms": "SMOLTBOT_ANALYZER_TIMEOUT_MS",
@@ -30,9 +28,6 @@ class VerifierSettings(CommonSettings, frozen=True, kw_only=True):
     port: Port = 9102
     host: str = "0.0.0.0"  # noqa: S104 - probes must be reachable from the kubelet
     batch_size: Positive = 50
-    max_deliveries: Positive = 5
-    # Entries idle longer than this are re-claimed from a dead consumer: >= 3x the analysis timeout.
-    min_idle_ms: Annotated[int, msgspec.Meta(ge=1000)] = 60_000
     # Thinking shorter than this many estimated tokens (ceil(len/4)) is not analysed (AIP §4.6).
     min_evidence_tokens: Annotated[int, msgspec.Meta(ge=0)] = 25
     analyzer_backend: Literal["rules", "anthropic", "openai", "hybrid"] = "rules"
@@ -40,7 +35,9 @@ class VerifierSettings(CommonSettings, frozen=True, kw_only=True):
     failure_policy: FailurePolicy = "fail_open"
 
     def __post_init__(self) -> None:
-        if self.min_idle_ms < 3 * self.analysis_timeout_ms:
+        # An entry is taken over after SMOLTBOT_BUS_MIN_IDLE_MS; a slower analysis would be
+        # handled twice, so the shared bus setting must leave room for three timeouts.
+        if self.bus_min_idle_ms < 3 * self.analysis_timeout_ms:
             raise ValueError(
-                "SMOLTBOT_VERIFIER_MIN_IDLE_MS must be at least 3x SMOLTBOT_ANALYZER_TIMEOUT_MS"
+                "SMOLTBOT_BUS_MIN_IDLE_MS must be at least 3x SMOLTBOT_ANALYZER_TIMEOUT_MS"
             )

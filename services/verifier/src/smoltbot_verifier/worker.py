@@ -21,8 +21,6 @@ def consumer_config(settings: VerifierSettings) -> ConsumerConfig:
         group=SERVICE,
         streams=[TRACES_PRIORITY, TRACES],
         batch_size=settings.batch_size,
-        max_deliveries=settings.max_deliveries,
-        min_idle_ms=settings.min_idle_ms,
     )
 
 

@@ -1,0 +1,116 @@
+"""The api's one app factory: every wiring decision (routes, DI, auth, errors, lifespan) is here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from smoltbot_health import Health
+from smoltbot_health.litestar_routes import probe_route_handlers
+from smoltbot_logging import configure
+
+from smoltbot_api.auth import bearer_token_guard
+from smoltbot_api.db import Database
+from smoltbot_api.errors import exception_handlers
+from smoltbot_api.metrics import metrics_middleware
+from smoltbot_api.repository import Repository
+from smoltbot_api.routes import v1_route_handlers
+from smoltbot_api.settings import ApiSettings, load_api_settings_or_exit
+
+__all__ = ["ApiContext", "api_context", "create_app", "create_app_from_env"]
+
+_STATE_KEY = "smoltbot_api"
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """The typed application state: everything a request or probe may need."""
+
+    settings: ApiSettings
+    health: Health
+    db: Database
+    repository: Repository
+
+
+def api_context(app: Litestar) -> ApiContext:
+    """The :class:`ApiContext` of an app built by :func:`create_app` (typed access to state)."""
+    ctx = app.state.get(_STATE_KEY)
+    if not isinstance(ctx, ApiContext):
+        raise TypeError("this Litestar app was not built by smoltbot_api.create_app")
+    return ctx
+
+
+def create_app(settings: ApiSettings) -> Litestar:
+    """Build the api for ``settings``. One app instance runs its lifespan once (one pool)."""
+    health = Health("api")
+    db = Database(
+        settings.database_url,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        timeout_s=settings.db_pool_timeout_s,
+        on_connected=health.mark_started,
+    )
+    health.add_check("postgres", db.ping)
+    ctx = ApiContext(settings=settings, health=health, db=db, repository=Repository(db))
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        # Connecting happens in the background: the app serves probes (503) meanwhile.
+        db.start()
+        try:
+            yield
+        finally:
+            health.mark_draining()
+            await db.close()
+
+    def provide_repository() -> Repository:
+        return ctx.repository
+
+    v1 = Router(
+        path="/v1",
+        route_handlers=v1_route_handlers(),
+        guards=[bearer_token_guard(settings.admin_token)],
+        security=[{"BearerAuth": []}],
+        tags=["v1"],
+    )
+    return Litestar(
+        route_handlers=[v1, *probe_route_handlers(health)],
+        dependencies={"repo": Provide(provide_repository, sync_to_thread=False)},
+        exception_handlers=exception_handlers(),
+        middleware=[metrics_middleware],
+        lifespan=[lifespan],
+        state=State({_STATE_KEY: ctx}),
+        openapi_config=OpenAPIConfig(
+            title="smoltbot api",
+            version=VERSION,
+            description="Read API over the traces, checkpoints and usage the gateway recorded.",
+            components=Components(
+                security_schemes={
+                    "BearerAuth": SecurityScheme(
+                        type="http", scheme="bearer", description="SMOLTBOT_ADMIN_TOKEN"
+                    )
+                }
+            ),
+        ),
+        # Logging is configured once at the process edge (JSON lines); Litestar adds none.
+        logging_config=None,
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory granian calls in its worker: settings from the environment, JSON logging on.
+
+    ``__main__`` validated the same environment before starting granian, so this only fails if
+    the environment changed in between; it then exits 2 like ``__main__``.
+    """
+    settings = load_api_settings_or_exit()
+    configure("api", settings.log_level)
+    return create_app(settings)

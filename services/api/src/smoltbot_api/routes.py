@@ -1,0 +1,103 @@
+"""The ``/v1`` read endpoints (self-hosting.md §2.3). Handlers are thin: validate, query, shape."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import get
+from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import Parameter, PathParameter
+from smoltbot_contracts.events import Verdict
+
+from smoltbot_api.repository import Repository
+from smoltbot_api.schemas import (
+    Agent,
+    AgentList,
+    Checkpoint,
+    CheckpointList,
+    ExchangeList,
+    Trace,
+    TraceList,
+)
+
+__all__ = ["v1_route_handlers"]
+
+MAX_LIMIT = 1000
+
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Page size (1-1000).")]
+Offset = Annotated[int, Parameter(ge=0, description="Rows to skip (>= 0).")]
+AgentId = Annotated[str, PathParameter(description="Agent id, e.g. smolt-1a2b3c4d.")]
+CheckpointId = Annotated[str, PathParameter(description="Checkpoint id, e.g. ic-<uuid>.")]
+TraceId = Annotated[str, PathParameter(description="Trace id, e.g. tr-<event id>.")]
+Repo = NamedDependency[Repository]
+
+
+@get("/agents", summary="List agents, most recently seen first")
+async def list_agents(repo: Repo, limit: Limit = 50, offset: Offset = 0) -> AgentList:
+    agents, total = await repo.list_agents(limit, offset)
+    return AgentList(agents=agents, total=total, limit=limit, offset=offset)
+
+
+@get("/agents/{agent_id:str}", summary="Get one agent")
+async def get_agent(repo: Repo, agent_id: AgentId) -> Agent:
+    return await repo.get_agent(agent_id)
+
+
+@get("/agents/{agent_id:str}/traces", summary="An agent's AP-Traces, newest first")
+async def list_traces(
+    repo: Repo, agent_id: AgentId, limit: Limit = 50, offset: Offset = 0
+) -> TraceList:
+    traces, total = await repo.list_traces(agent_id, limit, offset)
+    return TraceList(traces=traces, total=total, limit=limit, offset=offset)
+
+
+@get("/agents/{agent_id:str}/checkpoints", summary="An agent's integrity checkpoints, newest first")
+async def list_checkpoints(
+    *,
+    repo: Repo,
+    agent_id: AgentId,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    verdict: Annotated[
+        Verdict | None, Parameter(description="Only checkpoints with this verdict.")
+    ] = None,
+    session_id: Annotated[
+        str | None, Parameter(description="Only checkpoints of this session.")
+    ] = None,
+) -> CheckpointList:
+    checkpoints, total = await repo.list_checkpoints(
+        agent_id, limit, offset, verdict=verdict, session_id=session_id
+    )
+    return CheckpointList(checkpoints=checkpoints, total=total, limit=limit, offset=offset)
+
+
+@get("/agents/{agent_id:str}/checkpoints/{checkpoint_id:str}", summary="Get one checkpoint")
+async def get_checkpoint(repo: Repo, agent_id: AgentId, checkpoint_id: CheckpointId) -> Checkpoint:
+    return await repo.get_checkpoint(agent_id, checkpoint_id)
+
+
+@get("/agents/{agent_id:str}/exchanges", summary="An agent's calls (usage metadata), newest first")
+async def list_exchanges(
+    repo: Repo, agent_id: AgentId, limit: Limit = 50, offset: Offset = 0
+) -> ExchangeList:
+    exchanges, total = await repo.list_exchanges(agent_id, limit, offset)
+    return ExchangeList(exchanges=exchanges, total=total, limit=limit, offset=offset)
+
+
+@get("/traces/{trace_id:str}", summary="Get one AP-Trace")
+async def get_trace(repo: Repo, trace_id: TraceId) -> Trace:
+    return await repo.get_trace(trace_id)
+
+
+def v1_route_handlers() -> list[HTTPRouteHandler]:
+    """Every handler mounted under ``/v1`` (behind the admin token guard)."""
+    return [
+        list_agents,
+        get_agent,
+        list_traces,
+        list_checkpoints,
+        get_checkpoint,
+        list_exchanges,
+        get_trace,
+    ]

@@ -1,0 +1,246 @@
+"""Fixtures: a throwaway PostgreSQL database per test session, migrated, and an app client.
+
+Tests talk to a real PostgreSQL (127.0.0.1:5432, trust auth by default; override with
+``SMOLTBOT_TEST_PG_ADMIN_URL``). The database gets a unique name and is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import os
+import socket
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import psycopg
+import pytest
+from litestar.testing import AsyncTestClient
+from psycopg import sql
+from smoltbot_api import ApiSettings, create_app
+
+ADMIN_URL = os.environ.get(
+    "SMOLTBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TOKEN = "test-admin-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TABLES = (
+    "verifications",
+    "traces",
+    "integrity_checkpoints",
+    "exchanges",
+    "alignment_cards",
+    "agents",
+)
+BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def migration_files() -> list[str]:
+    """The schema as the persister owns it: every ``smoltbot_db`` migration, in file order."""
+    root = importlib.resources.files("smoltbot_db") / "migrations"
+    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
+    assert files, "no migrations found in smoltbot_db"
+    return [p.read_text() for p in files]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    name = f"smoltbot_api_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = urllib.parse.urlunsplit(urllib.parse.urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for text in migration_files():
+                with conn.transaction():
+                    conn.execute(text)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A clean database (all rows removed) and a sync connection for inserting fixtures."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("TRUNCATE {} CASCADE").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in TABLES)
+            )
+        )
+        yield conn
+
+
+def api_settings(database_url: str, **overrides: Any) -> ApiSettings:
+    values: dict[str, Any] = {"database_url": database_url, "admin_token": TOKEN, **overrides}
+    return ApiSettings(**values)
+
+
+async def wait_started(client: AsyncTestClient[Any], timeout_s: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        response = await client.get("/health/startup")
+        if response.status_code == 200:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"api did not start: {response.status_code} {response.text}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def client(database_url: str, db: psycopg.Connection[Any]) -> AsyncIterator[Any]:
+    app = create_app(api_settings(database_url))
+    async with AsyncTestClient(app=app) as test_client:
+        await wait_started(test_client)
+        yield test_client
+
+
+# ---------------------------------------------------------------------------------------------
+# Row builders: insert with SQL what the persister would write.
+
+J = msgspec.json.encode
+
+
+class Rows:
+    """Inserts with SQL what the persister would write (the api only reads these tables)."""
+
+    base = BASE_TIME
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def agent(self, agent_id: str, **kw: Any) -> None:
+        seen = kw.pop("last_seen_at", BASE_TIME)
+        self.conn.execute(
+            "INSERT INTO agents (id, agent_hash, name, first_seen_at, last_seen_at,"
+            " enforcement_mode)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                agent_id,
+                kw.get("agent_hash", uuid.uuid4().hex[:16]),
+                kw.get("name"),
+                kw.get("first_seen_at", BASE_TIME - timedelta(days=1)),
+                seen,
+                kw.get("enforcement_mode", "observe"),
+            ],
+        )
+
+    def trace(
+        self,
+        agent_id: str,
+        trace_id: str,
+        ts: datetime,
+        *,
+        verification: dict[str, Any] | None = None,
+        session_id: str = "sess-1",
+    ) -> None:
+        exchange_id = uuid.uuid4()
+        action = {"type": "execute", "name": f"act-{trace_id}", "category": "bounded"}
+        decision = {"selected": "a", "selection_reasoning": "because", "values_applied": []}
+        self.conn.execute(
+            'INSERT INTO traces (trace_id, exchange_id, agent_id, card_id, session_id, "timestamp",'
+            " action, decision, escalation, context, verified, trace_json)"
+            " VALUES (%s, %s, %s, 'ac-1', %s, %s, %s, %s, NULL, %s, %s, %s)",
+            [
+                trace_id,
+                exchange_id,
+                agent_id,
+                session_id,
+                ts,
+                J(action).decode(),
+                J(decision).decode(),
+                J({"session_id": session_id}).decode(),
+                None if verification is None else verification["verified"],
+                J({"trace_id": trace_id}).decode(),
+            ],
+        )
+        if verification is not None:
+            self.conn.execute(
+                "INSERT INTO verifications (trace_id, agent_id, card_id, verified,"
+                " similarity_score, violations, warnings, checks_performed, algorithm_version)"
+                " VALUES (%s, %s, 'ac-1', %s, %s, %s, %s, '[]', 'v1')",
+                [
+                    trace_id,
+                    agent_id,
+                    verification["verified"],
+                    verification.get("similarity_score", 0.5),
+                    J(verification.get("violations", [])).decode(),
+                    J(verification.get("warnings", [])).decode(),
+                ],
+            )
+
+    def checkpoint(
+        self,
+        agent_id: str,
+        checkpoint_id: str,
+        ts: datetime,
+        *,
+        verdict: str = "clear",
+        session_id: str = "sess-1",
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO integrity_checkpoints (checkpoint_id, exchange_id, agent_id, card_id,"
+            ' session_id, "timestamp", thinking_block_hash, provider, model, verdict, concerns,'
+            " reasoning_summary, conscience_context, window_position, analysis_metadata,"
+            " recommended_action, proceed)"
+            " VALUES (%s, %s, %s, 'ac-1', %s, %s, 'abc123', 'anthropic', 'claude-x', %s, %s,"
+            " 'summary', '{}', %s, '{}', 'continue', true)",
+            [
+                checkpoint_id,
+                uuid.uuid4(),
+                agent_id,
+                session_id,
+                ts,
+                verdict,
+                J(
+                    []
+                    if verdict == "clear"
+                    else [
+                        {"category": "x", "severity": "high", "description": "d", "evidence": "e"}
+                    ]
+                ).decode(),
+                J({"index": 0, "window_size": 1}).decode(),
+            ],
+        )
+
+    def exchange(self, agent_id: str, completed_at: datetime, **kw: Any) -> uuid.UUID:
+        exchange_id = uuid.uuid4()
+        self.conn.execute(
+            "INSERT INTO exchanges (exchange_id, agent_id, session_id, provider, model, method,"
+            " path, status, streamed, started_at, completed_at, upstream_ms, total_ms, ttfb_ms,"
+            " input_tokens, output_tokens, gateway_instance)"
+            " VALUES (%s, %s, 'sess-1', 'anthropic', 'claude-x', 'POST', '/v1/messages', 200,"
+            " false, %s, %s, 100.0, 101.5, NULL, %s, %s, 'gw-1')",
+            [
+                exchange_id,
+                agent_id,
+                completed_at - timedelta(seconds=1),
+                completed_at,
+                kw.get("input_tokens", 10),
+                kw.get("output_tokens", 20),
+            ],
+        )
+        return exchange_id
+
+
+@pytest.fixture
+def rows(db: psycopg.Connection[Any]) -> Rows:
+    return Rows(db)
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return dict(AUTH)
