@@ -13,7 +13,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 SMOLTBOT_ADMIN_TOKEN ?= dev-admin-token-change-me
 export DATABASE_URL REDIS_URL SMOLTBOT_ADMIN_TOKEN
 
-.PHONY: help install lock lint fmt test test-chaos run services db migrate schemas clean
+.PHONY: help install lock lint fmt test test-chaos run smoke services db migrate schemas clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ migrate: install db ## Apply SQL migrations to DATABASE_URL
 
 run: migrate ## Run every service (FAKE=1 adds the fake LLM providers)
 	$(RUN) smoltbot up $(if $(filter 1,$(FAKE)),--fake-upstream,)
+
+smoke: install ## make run FAKE=1 in the background, one SDK call traced end to end, clean stop
+	$(RUN) python deploy/dev/smoke.py
 
 schemas: install ## Regenerate contracts/schemas from the event structs
 	$(RUN) python -m smoltbot_contracts.schemas contracts/schemas

@@ -7,12 +7,8 @@ import sys
 import click
 from smoltbot_logging import configure
 
+from smoltbot_cli.migrate import migrate_command
 from smoltbot_cli.supervisor import SERVICES, build_children, default_environ, run_supervisor
-
-try:  # the migrate command lives in its own module
-    from smoltbot_cli.migrate import migrate_command
-except ImportError:  # pragma: no cover - only while the module is being written
-    migrate_command = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,8 +57,7 @@ def up_command(fake_upstream: bool, fake_upstream_port: int, only: tuple[str, ..
     sys.exit(run_supervisor(children))
 
 
-if migrate_command is not None:
-    cli.add_command(migrate_command, "migrate")
+cli.add_command(migrate_command, "migrate")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -46,6 +47,13 @@ class Child:
     exit_codes: list[int] = field(default_factory=list)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the supervisor dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def service_argv(service: str) -> list[str]:
     return [sys.executable, "-m", f"smoltbot_{service}"]
 
@@ -79,7 +87,11 @@ class Supervisor:
         self.fatal: str | None = None
 
     async def _spawn(self, child: Child) -> None:
-        child.process = await asyncio.create_subprocess_exec(*child.argv, env=child.env)
+        # Own session: a terminal's Ctrl-C reaches only the supervisor, which then stops the
+        # children in order; PDEATHSIG makes a child get SIGTERM if the supervisor dies hard.
+        child.process = await asyncio.create_subprocess_exec(
+            *child.argv, env=child.env, start_new_session=True, preexec_fn=_die_with_parent
+        )
         child.started_at = time.monotonic()
         log.info("started", extra={"child": child.name, "pid": child.process.pid})
 
@@ -111,11 +123,13 @@ class Supervisor:
     def request_stop(self) -> None:
         self._stopping.set()
 
-    async def _stop_children(self) -> None:
+    async def _stop_children(self) -> dict[str, int | None]:
         order = {name: i for i, name in enumerate(STOP_ORDER)}
+        codes: dict[str, int | None] = {}
         for child in sorted(self.children, key=lambda c: order.get(c.name, len(order))):
             proc = child.process
             if proc is None or proc.returncode is not None:
+                codes[child.name] = None if proc is None else proc.returncode
                 continue
             proc.send_signal(signal.SIGTERM)
             try:
@@ -125,6 +139,8 @@ class Supervisor:
                 proc.kill()
                 await proc.wait()
             log.info("stopped", extra={"child": child.name, "code": proc.returncode})
+            codes[child.name] = proc.returncode
+        return codes
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -132,7 +148,8 @@ class Supervisor:
             loop.add_signal_handler(sig, self.request_stop)
         watchers = [asyncio.create_task(self._watch(c), name=c.name) for c in self.children]
         await self._stopping.wait()
-        await self._stop_children()
+        codes = await self._stop_children()
+        log.info("all children stopped", extra={"codes": codes})
         for task in watchers:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

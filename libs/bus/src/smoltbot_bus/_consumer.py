@@ -310,7 +310,7 @@ class Consumer:
         started = time.perf_counter()
         try:
             outputs = await self._with_heartbeat(deliveries, self._handler(deliveries))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - isolate the failing entry below
             if len(deliveries) == 1:
                 await self._failed(deliveries[0], exc)
                 return
@@ -356,7 +356,7 @@ class Consumer:
     async def _process_one(self, delivery: Delivery) -> None:
         try:
             outputs = await self._with_heartbeat([delivery], self._handler([delivery]))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded, retried or dead-lettered
             await self._failed(delivery, exc)
             return
         await self._commit(outputs, [delivery])

@@ -68,7 +68,7 @@ class Health:
         started = time.perf_counter()
         try:
             await asyncio.wait_for(check(), self.check_timeout_s)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
         return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 

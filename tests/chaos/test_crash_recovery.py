@@ -1,0 +1,105 @@
+"""A2: SIGKILL a worker in the middle of a burst; a new one must finish the job exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+import psycopg
+import pytest
+import redis
+from smoltbot_contracts.ids import agent_hash, agent_id
+from smoltbot_testing.fake_upstream import FakeUpstream
+
+from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
+from tests.procs import ServiceSet, base_env
+
+pytestmark = pytest.mark.chaos
+
+CALLS = 200
+FAST_RECLAIM = {
+    "SMOLTBOT_BUS_MIN_IDLE_MS": "1500",
+    "SMOLTBOT_BUS_CLAIM_INTERVAL_S": "0.3",
+    "SMOLTBOT_BUS_BLOCK_MS": "200",
+}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    with FakeUpstream().in_thread() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def services(
+    database_url: str, stream_prefix: str, fake: FakeUpstream, tmp_path: Path
+) -> Iterator[ServiceSet]:
+    env = base_env(redis_url=REDIS_URL, database_url=database_url, prefix=stream_prefix,
+                   admin_token=ADMIN_TOKEN, upstream_url=fake.url)
+    env.update(FAST_RECLAIM)
+    env["SMOLTBOT_SPOOL_DIR"] = str(tmp_path / "spool")
+    stack = ServiceSet(env=env, log_dir=tmp_path)
+    try:
+        for service in ("persister", "verifier", "observer", "gateway"):
+            stack.start(service)
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def call(gateway: str, key: str, n: int) -> int:
+    body = {"model": "claude-chaos", "max_tokens": 1024,
+            "messages": [{"role": "user", "content": f"call {n}: think, then answer"}]}
+    if n % 3 == 0:
+        body["stream"] = True
+    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    with httpx.Client(timeout=30) as client:
+        resp = client.post(f"{gateway}/anthropic/v1/messages", json=body, headers=headers)
+        return resp.status_code
+
+
+def counts(database_url: str, agent: str) -> tuple[int, int, int]:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            """SELECT (SELECT count(*) FROM exchanges WHERE agent_id = %(a)s),
+                      (SELECT count(*) FROM traces WHERE agent_id = %(a)s),
+                      (SELECT count(*) FROM integrity_checkpoints WHERE agent_id = %(a)s)""",
+            {"a": agent},
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def dead_letters(prefix: str) -> int:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return sum(int(client.xlen(k)) for k in client.scan_iter(match=f"{prefix}dlq:*"))
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("victim", ["verifier", "observer", "persister"])
+def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(
+    services: ServiceSet, database_url: str, stream_prefix: str, victim: str
+) -> None:
+    key = f"sk-chaos-{uuid4().hex}"
+    agent = agent_id(agent_hash(key))
+    gateway = services.url("gateway")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(call, gateway, key, n) for n in range(CALLS)]
+        # Kill once the victim is clearly mid-stream: some results persisted, many still coming.
+        poll(lambda: counts(database_url, agent)[0] >= 20 or futures[60].done(), timeout_s=60)
+        services.kill(victim)
+        statuses = [f.result() for f in futures]
+    assert statuses == [200] * CALLS  # the agent never noticed
+    time.sleep(0.5)
+    services.start(victim)  # a new process: a new consumer name, same group
+
+    poll(lambda: counts(database_url, agent) == (CALLS, CALLS, CALLS), timeout_s=120)
+    time.sleep(2.0)  # let any straggling redelivery land before the final count
+    assert counts(database_url, agent) == (CALLS, CALLS, CALLS)
+    assert dead_letters(stream_prefix) == 0
