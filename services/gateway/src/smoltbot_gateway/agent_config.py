@@ -1,0 +1,91 @@
+"""Per-call agent config from Redis that can never fail or slow a call (DESIGN §3.2, §5 step 2).
+
+Every call asks Redis once with a short budget. On a miss the defaults apply (observe); on an
+error or timeout the last config seen for that agent is used, and Redis is left alone for a
+back-off period so a dead Redis costs nothing per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from smoltbot_contracts import AgentConfig
+from smoltbot_contracts.streams import cfg_key
+from smoltbot_metrics import Counter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = AgentConfig()
+CFG_FIELD = b"b"
+_DECODER = msgspec.msgpack.Decoder(AgentConfig)
+_MAX_REMEMBERED = 100_000
+
+CONFIG_FALLBACKS = Counter(
+    "gateway_config_fallback_total",
+    "Agent config reads answered from memory instead of Redis, by reason.",
+    ["reason"],
+)
+
+
+class ConfigReader:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        *,
+        timeout_s: float = 0.05,
+        backoff_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._timeout_s = timeout_s
+        self._backoff_s = backoff_s
+        self._clock = clock
+        self._last: dict[str, AgentConfig] = {}
+        self._skip_until = 0.0
+
+    def _fallback(self, agent: str, reason: str) -> AgentConfig:
+        CONFIG_FALLBACKS.labels(reason).inc()
+        return self._last.get(agent, DEFAULT_CONFIG)
+
+    def _remember(self, agent: str, config: AgentConfig) -> None:
+        if len(self._last) >= _MAX_REMEMBERED and agent not in self._last:
+            self._last.clear()  # crude but bounded; entries refill on the next call per agent
+        self._last[agent] = config
+
+    async def get(self, agent: str) -> AgentConfig:
+        """The agent's config; never raises, never waits longer than the timeout."""
+        now = self._clock()
+        if now < self._skip_until:
+            return self._fallback(agent, "backoff")
+        try:
+            raw = await asyncio.wait_for(
+                self._redis.hget(cfg_key(self._prefix, agent), CFG_FIELD),
+                self._timeout_s,
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._skip_until = now + self._backoff_s
+            log.warning(
+                "agent config read failed; using last known config",
+                extra={"error": type(exc).__name__, "backoff_s": self._backoff_s},
+            )
+            return self._fallback(agent, "error")
+        if raw is None:
+            config = DEFAULT_CONFIG
+        elif not isinstance(raw, bytes):
+            return self._fallback(agent, "invalid")
+        else:
+            try:
+                config = _DECODER.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                log.warning("agent config unreadable; ignoring it", extra={"error": str(exc)[:200]})
+                return self._fallback(agent, "invalid")
+        self._remember(agent, config)
+        return config

@@ -1,0 +1,164 @@
+"""The app in-process (Litestar test client) against a real fake upstream and real Redis.
+
+Covers what needs odd wiring: an unreachable upstream, a dead Redis, a Redis that never answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import msgspec
+import pytest
+import redis
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from smoltbot_config import load_settings
+from smoltbot_contracts import AgentConfig, ExchangeV1, decode_fields
+from smoltbot_contracts.streams import EXCHANGES, cfg_key, stream_key
+from smoltbot_gateway.agent_config import DEFAULT_CONFIG, ConfigReader
+from smoltbot_gateway.app import create_app
+from smoltbot_gateway.settings import GatewaySettings
+from smoltbot_testing import FakeUpstream, free_port
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+MESSAGE = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "in process"}]}
+
+
+def settings(**env: str) -> GatewaySettings:
+    return load_settings(GatewaySettings, {"REDIS_URL": REDIS_URL, **env})
+
+
+@pytest.fixture
+def prefix(redis_client: redis.Redis) -> Iterator[str]:
+    value = f"test-{uuid.uuid4().hex[:8]}:"
+    yield value
+    keys = list(redis_client.scan_iter(match=f"{value}*"))
+    if keys:
+        redis_client.delete(*keys)
+
+
+class BlackHole:
+    """A TCP server that accepts and never answers: a Redis that hangs."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> BlackHole:
+        async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self._writers.append(writer)
+
+        self._server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for writer in self._writers:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+@pytest.fixture
+async def async_redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+async def test_upstream_unreachable_is_502_and_still_an_exchange(
+    prefix: str, redis_client: redis.Redis
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    app = create_app(
+        settings(
+            SMOLTBOT_UPSTREAM_ANTHROPIC_URL=dead,
+            SMOLTBOT_STREAM_PREFIX=prefix,
+            SMOLTBOT_GATEWAY_UPSTREAM_CONNECT_RETRIES="1",
+        )
+    )
+    async with AsyncTestClient(app) as client:
+        response = await client.post(
+            "/anthropic/v1/messages", json=MESSAGE, headers={"x-api-key": "k-502"}
+        )
+        assert response.status_code == 502
+        assert response.json()["type"] == "upstream_error"
+        assert "cannot connect" in response.json()["error"]
+        event_id = response.headers["x-smoltbot-event-id"]
+    # the lifespan's publisher.close() flushed the buffer
+    entries = redis_client.xrange(stream_key(prefix, EXCHANGES))
+    events = [decode_fields(fields) for _, fields in entries]
+    exchange = next(e for e in events if isinstance(e, ExchangeV1) and e.event_id == event_id)
+    assert exchange.meta.status == 502
+    assert exchange.user_query == "in process"
+
+
+async def test_dead_redis_never_fails_or_slows_a_call(fake: FakeUpstream) -> None:
+    app = create_app(
+        settings(
+            REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+            SMOLTBOT_UPSTREAM_ANTHROPIC_URL=fake.url,
+        )
+    )
+    async with AsyncTestClient(app) as client:
+        for _ in range(3):
+            started = time.perf_counter()
+            response = await client.post(
+                "/anthropic/v1/messages", json=MESSAGE, headers={"x-api-key": "k-dead-redis"}
+            )
+            assert response.status_code == 200
+            assert response.json()["content"][-1]["text"] == "Echo: in process"
+            assert time.perf_counter() - started < 1.0
+        assert (await client.get("/health/ready")).status_code == 200
+        assert (await client.get("/health/live")).status_code == 200
+
+
+async def test_config_reader_defaults_decodes_and_ignores_garbage(
+    prefix: str, async_redis: Redis
+) -> None:
+    reader = ConfigReader(async_redis, prefix)
+    assert await reader.get("smolt-missing") == DEFAULT_CONFIG
+    paused = AgentConfig(containment="paused", enforcement_mode="enforce", cfg_version=3)
+    await async_redis.hset(cfg_key(prefix, "smolt-a"), "b", msgspec.msgpack.encode(paused))
+    assert await reader.get("smolt-a") == paused
+    await async_redis.hset(cfg_key(prefix, "smolt-a"), "b", b"\xc1garbage")
+    assert await reader.get("smolt-a") == paused  # last known beats a corrupt entry
+
+
+async def test_config_reader_times_out_fast_and_backs_off(prefix: str, async_redis: Redis) -> None:
+    killed = AgentConfig(containment="killed")
+    await async_redis.hset(cfg_key(prefix, "smolt-k"), "b", msgspec.msgpack.encode(killed))
+    now = [1000.0]
+    reader = ConfigReader(async_redis, prefix, timeout_s=0.05, backoff_s=5.0, clock=lambda: now[0])
+    assert await reader.get("smolt-k") == killed
+
+    async with BlackHole() as hole:
+        hung = Redis(host="127.0.0.1", port=hole.port, socket_connect_timeout=1, socket_timeout=5)
+        reader._redis = hung  # same reader, its Redis now hangs
+        started = time.perf_counter()
+        assert await reader.get("smolt-k") == killed  # last known
+        assert await reader.get("smolt-new") == DEFAULT_CONFIG
+        assert time.perf_counter() - started < 0.3  # one timeout, then the back-off skips Redis
+        now[0] += 6.0  # back-off over: the next read tries Redis again (and times out again)
+        started = time.perf_counter()
+        assert await reader.get("smolt-k") == killed
+        assert time.perf_counter() - started >= 0.04
+        await hung.aclose()
+
+
+async def test_provider_prefix_must_be_a_whole_segment(fake: FakeUpstream, prefix: str) -> None:
+    app = create_app(
+        settings(SMOLTBOT_UPSTREAM_ANTHROPIC_URL=fake.url, SMOLTBOT_STREAM_PREFIX=prefix)
+    )
+    async with AsyncTestClient(app) as client:
+        response = await client.post("/anthropicx/v1/messages", json=MESSAGE)
+        assert response.status_code == 404
+        assert response.json()["type"] == "not_found"
+        proxied = await client.get("/anthropic/v1/models", headers={"x-api-key": "k"})
+        assert proxied.status_code == 200
+        assert proxied.json()["data"][0]["id"] == "claude-sonnet-4-20250514"
