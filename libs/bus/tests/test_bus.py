@@ -269,3 +269,32 @@ async def test_same_event_delivered_many_times_is_handed_over_each_time(
 
     await run_until(consumer, done)
     assert set(seen) == {event.event_id}  # dedup is the sinks' job (derived ids + upserts)
+
+
+async def test_retryable_holds_the_batch_without_spending_deliveries(
+    redis: Redis, prefix: str
+) -> None:
+    from smoltbot_bus import Retryable
+
+    events = [agent(i) for i in range(3)]
+    for e in events:
+        await redis.xadd(stream_key(prefix, "agents"), to_fields(e))
+    calls: list[list[int]] = []
+
+    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
+        calls.append([d.deliveries for d in batch])
+        if len(calls) < 4:
+            raise Retryable("postgres is down")
+        return []
+
+    # max_deliveries=1: any counted redelivery would dead-letter at once.
+    consumer = Consumer(
+        redis, prefix, config(max_deliveries=1, min_idle_ms=100), handler, consumer_name="c1"
+    )
+
+    async def done() -> bool:
+        return len(calls) >= 4 and await pending(redis, stream_key(prefix, "agents"), "g") == 0
+
+    await run_until(consumer, done, timeout=20)
+    assert calls == [[1, 1, 1]] * 4  # the same batch, held in place, never redelivered
+    assert await xlen(redis, dlq_key(prefix, "agents")) == 0

@@ -12,7 +12,14 @@ from smoltbot_bus._publisher import BusUnavailable, Publisher
 from smoltbot_bus._runtime import WorkerRuntime, redis_client
 from smoltbot_bus._spool import Spool
 from smoltbot_bus._streams import trim_stream
-from smoltbot_bus._types import ConsumerConfig, Delivery, Handler, InvalidEvent, Output
+from smoltbot_bus._types import (
+    ConsumerConfig,
+    Delivery,
+    Handler,
+    InvalidEvent,
+    Output,
+    Retryable,
+)
 
 __all__ = [
     "BusUnavailable",
@@ -26,6 +33,7 @@ __all__ = [
     "InvalidEvent",
     "Output",
     "Publisher",
+    "Retryable",
     "Spool",
     "WorkerRuntime",
     "redis_client",

@@ -35,7 +35,14 @@ from smoltbot_logging import bind_event
 from smoltbot_bus._crypto import EventCipher
 from smoltbot_bus._metrics import BATCH_SECONDS, ENTRIES
 from smoltbot_bus._streams import export_lag, remove_idle_consumers, trim_stream
-from smoltbot_bus._types import ConsumerConfig, Delivery, Handler, InvalidEvent, Output
+from smoltbot_bus._types import (
+    ConsumerConfig,
+    Delivery,
+    Handler,
+    InvalidEvent,
+    Output,
+    Retryable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -310,6 +317,9 @@ class Consumer:
         started = time.perf_counter()
         try:
             outputs = await self._with_heartbeat(deliveries, self._handler(deliveries))
+        except Retryable as exc:
+            await self._retry_in_place(deliveries, exc)
+            return
         except Exception as exc:  # noqa: BLE001 - isolate the failing entry below
             if len(deliveries) == 1:
                 await self._failed(deliveries[0], exc)
@@ -323,6 +333,34 @@ class Consumer:
             return
         await self._commit(outputs, deliveries)
         BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _retry_in_place(self, deliveries: Sequence[Delivery], first: Retryable) -> None:
+        """A dependency is down: pause and retry the same batch until it passes or we stop."""
+        delay, error = 0.5, first
+        while not self._stop.is_set():
+            ENTRIES.labels(deliveries[0].stream, "dependency_wait").inc(len(deliveries))
+            log.warning(
+                "dependency unavailable; holding the batch and retrying",
+                extra={"n": len(deliveries), "in_s": delay, "error": str(error)[:200]},
+            )
+            await self._with_heartbeat(deliveries, self._pause(delay))
+            if self._stop.is_set():
+                return  # entries stay pending: re-handled on restart or claimed by a peer
+            try:
+                outputs = await self._with_heartbeat(deliveries, self._handler(deliveries))
+            except Retryable as exc:
+                error, delay = exc, min(delay * 2, 5.0)
+                continue
+            except Exception:  # noqa: BLE001 - the dependency is back; isolate as usual
+                for delivery in deliveries:
+                    await self._process_one(delivery)
+                return
+            await self._commit(outputs, deliveries)
+            return
+
+    async def _pause(self, seconds: float) -> Sequence[Output]:
+        await self._sleep(seconds)
+        return []
 
     async def _with_heartbeat(
         self, deliveries: Sequence[Delivery], work: Awaitable[Sequence[Output]]
@@ -356,6 +394,9 @@ class Consumer:
     async def _process_one(self, delivery: Delivery) -> None:
         try:
             outputs = await self._with_heartbeat([delivery], self._handler([delivery]))
+        except Retryable as exc:
+            await self._retry_in_place([delivery], exc)
+            return
         except Exception as exc:  # noqa: BLE001 - recorded, retried or dead-lettered
             await self._failed(delivery, exc)
             return

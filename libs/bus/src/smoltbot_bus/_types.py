@@ -10,6 +10,12 @@ class InvalidEvent(Exception):  # noqa: N818 - reads as "this event is invalid",
     """Raised by a handler for an event that can never succeed: it goes to the DLQ at once."""
 
 
+class Retryable(Exception):  # noqa: N818 - reads as "this failure is retryable", by design
+    """Raised by a handler when a dependency is down (e.g. PostgreSQL): the batch is kept and
+    retried in place after a pause, without counting a delivery, so an outage never pushes good
+    events towards the DLQ. The entries stay claimed (heartbeat) while the loop waits."""
+
+
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     """One decoded stream entry handed to a handler."""
 

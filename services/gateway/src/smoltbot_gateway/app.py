@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response, asgi
@@ -12,7 +13,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 from redis.asyncio import Redis
-from smoltbot_bus import Publisher, redis_client
+from smoltbot_bus import EventCipher, Publisher, Spool, redis_client
 from smoltbot_config import load_settings_or_exit
 from smoltbot_health import Health
 from smoltbot_health.litestar_routes import probe_route_handlers
@@ -104,7 +105,17 @@ def create_app(settings: GatewaySettings, *, upstream: UpstreamClient | None = N
             socket_timeout=max(0.05, settings.config_timeout_ms / 1000.0 * 4),
             socket_connect_timeout=max(0.05, settings.config_timeout_ms / 1000.0 * 4),
         )
-        publisher = Publisher(bus_redis, settings.stream_prefix, max_buffer=settings.publish_buffer)
+        instance = settings.instance_name()
+        publisher = Publisher(
+            bus_redis,
+            settings.stream_prefix,
+            spool=Spool(
+                Path(settings.spool_dir), f"gateway-{instance}", max_bytes=settings.spool_max_bytes
+            ),
+            cipher=EventCipher.from_settings(settings.event_key, settings.event_keys_retired),
+            max_buffer=settings.publish_buffer,
+            max_bytes=settings.bus_max_bytes,
+        )
         client = upstream or AiohttpUpstream(
             connect_timeout_s=settings.upstream_connect_timeout_s,
             read_timeout_s=settings.upstream_read_timeout_s,
@@ -115,7 +126,7 @@ def create_app(settings: GatewaySettings, *, upstream: UpstreamClient | None = N
         await publisher.start()
         state = GatewayState(
             settings=settings,
-            instance=settings.instance_name(),
+            instance=instance,
             upstreams={"anthropic": client},
             events=publisher,
             config=ConfigReader(

@@ -31,6 +31,8 @@ class GatewaySettings(CommonSettings, frozen=True, kw_only=True):
         "config_timeout_ms": "SMOLTBOT_GATEWAY_CONFIG_TIMEOUT_MS",
         "config_backoff_s": "SMOLTBOT_GATEWAY_CONFIG_BACKOFF_S",
         "publish_buffer": "SMOLTBOT_GATEWAY_PUBLISH_BUFFER",
+        "spool_dir": "SMOLTBOT_SPOOL_DIR",
+        "spool_max_bytes": "SMOLTBOT_SPOOL_MAX_BYTES",
     }
 
     port: Port = 8787
@@ -52,6 +54,9 @@ class GatewaySettings(CommonSettings, frozen=True, kw_only=True):
     # After a Redis failure, skip config reads for this long (a tiny circuit breaker).
     config_backoff_s: Seconds = 5.0
     publish_buffer: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 10_000
+    # Where events go while Redis is down or the bus is over budget (one file set per process).
+    spool_dir: str = "var/spool"
+    spool_max_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024)] = 256 * 1024 * 1024
 
     def instance_name(self) -> str:
         """The configured instance, else the consumer name, else ``<host>-<pid>``."""

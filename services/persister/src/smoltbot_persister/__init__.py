@@ -1,1 +1,1 @@
-"""smoltbot package."""
+"""The persister worker: idempotent batched writes of bus events into PostgreSQL."""
