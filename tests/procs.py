@@ -36,25 +36,44 @@ class ServiceSet:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def start(self, service: str, *, wait: bool = True, extra_env: dict[str, str] | None = None) -> None:
+    def start(
+        self, service: str, *, wait: bool = True, extra_env: dict[str, str] | None = None
+    ) -> None:
         port = self.ports.setdefault(service, free_port())
         gen = self.generation.get(service, 0) + 1
         self.generation[service] = gen
-        env = {**self.env, PORT_VARS[service]: str(port), **self.overrides.get(service, {}),
-               **(extra_env or {})}
+        env = {
+            **self.env,
+            PORT_VARS[service]: str(port),
+            **self.overrides.get(service, {}),
+            **(extra_env or {}),
+        }
         log = (self.log_dir / f"{service}.{gen}.log").open("wb")
         self.procs[service] = subprocess.Popen(
-            [sys.executable, "-m", f"smoltbot_{service}"], env=env, stdout=log,
+            [sys.executable, "-m", f"smoltbot_{service}"],
+            env=env,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
         if wait:
             self.wait_ready(service)
 
     def wait_ready(self, service: str, timeout_s: float = 60) -> None:
-        try:
-            wait_for_http(f"{self.url(service)}/health/ready", timeout_s=timeout_s)
-        except TimeoutError:
-            raise AssertionError(f"{service} not ready:\n{self.logs(service)[-4000:]}") from None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            proc = self.procs[service]
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"{service} exited with {proc.returncode}:\n{self.logs(service)[-4000:]}"
+                )
+            try:
+                wait_for_http(f"{self.url(service)}/health/ready", timeout_s=1.0)
+                return
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"{service} not ready:\n{self.logs(service)[-4000:]}"
+                    ) from None
 
     def kill(self, service: str) -> None:
         """SIGKILL: no drain, no ack — the crash the bus must survive."""
@@ -90,8 +109,9 @@ class ServiceSet:
                 proc.wait(5)
 
 
-def base_env(*, redis_url: str, database_url: str, prefix: str, admin_token: str,
-             upstream_url: str) -> dict[str, str]:
+def base_env(
+    *, redis_url: str, database_url: str, prefix: str, admin_token: str, upstream_url: str
+) -> dict[str, str]:
     env = {
         **os.environ,
         "REDIS_URL": redis_url,

@@ -15,6 +15,7 @@ from smoltbot_bus import (
     InvalidEvent,
     Output,
     Publisher,
+    Retryable,
 )
 from smoltbot_contracts import AgentV1, ControlV1, decode_fields, to_fields
 from smoltbot_contracts.ids import uuid7
@@ -274,8 +275,6 @@ async def test_same_event_delivered_many_times_is_handed_over_each_time(
 async def test_retryable_holds_the_batch_without_spending_deliveries(
     redis: Redis, prefix: str
 ) -> None:
-    from smoltbot_bus import Retryable
-
     events = [agent(i) for i in range(3)]
     for e in events:
         await redis.xadd(stream_key(prefix, "agents"), to_fields(e))
