@@ -26,6 +26,7 @@ from smoltbot_bus import (
     trim_stream,
 )
 from smoltbot_bus._spool import encode_record, read_records
+from smoltbot_bus._streams import beat_group
 from smoltbot_contracts import (
     AgentV1,
     DecodeError,
@@ -254,15 +255,33 @@ async def test_trim_never_removes_what_a_live_group_has_not_acked(
         await redis.xadd(key, {b"n": str(i).encode()}, id=f"{1000 + i}-0") for i in range(300)
     ]
     await redis.xgroup_create(key, "slow", id="0")
+    await beat_group(redis, prefix, "agents", "slow", 60_000)
     await redis.xreadgroup("slow", "c1", {key: ">"}, count=100)  # read 100, acked none
-    await trim_stream(redis, key, "agents", retention_ms=1, stale_after_ms=60_000)
+    await trim_stream(redis, prefix, "agents", retention_ms=1)
     remaining = [i for i, _ in await redis.xrange(key)]
     assert remaining[0] == old_ids[0]  # the first unacked entry survives, however old
     await redis.xack(key, "slow", *old_ids[:100])
     await redis.xreadgroup("slow", "c1", {key: ">"}, count=1000)
     await redis.xack(key, "slow", *old_ids[100:])
-    await trim_stream(redis, key, "agents", retention_ms=1, stale_after_ms=60_000)
+    await trim_stream(redis, prefix, "agents", retention_ms=1)
     assert int(await redis.xlen(key)) < 300  # everything acked and past retention may go
+
+
+async def test_byte_pressure_trims_acked_entries_inside_the_window(
+    redis: Redis, prefix: str
+) -> None:
+    key = stream_key(prefix, "agents")
+    ids = [await redis.xadd(key, {b"n": b"x" * 100}) for _ in range(300)]  # all brand new
+    await redis.xgroup_create(key, "g", id="0")
+    await beat_group(redis, prefix, "agents", "g", 60_000)
+    await redis.xreadgroup("g", "c", {key: ">"}, count=1000)
+    await redis.xack(key, "g", *ids[:250])
+    await trim_stream(redis, prefix, "agents", retention_ms=3_600_000)
+    assert int(await redis.xlen(key)) == 300  # inside the window and no pressure: kept
+    await trim_stream(redis, prefix, "agents", retention_ms=3_600_000, under_pressure=True)
+    remaining = [i for i, _ in await redis.xrange(key)]
+    assert len(remaining) < 300
+    assert set(ids[250:]) <= set(remaining)  # unacked entries survive pressure too
 
 
 async def test_stale_group_is_ignored_by_the_trimmer(redis: Redis, prefix: str) -> None:
@@ -271,8 +290,8 @@ async def test_stale_group_is_ignored_by_the_trimmer(redis: Redis, prefix: str) 
         await redis.xadd(key, {b"n": b"x"}, id=f"{1000 + i}-0")
     await redis.xgroup_create(key, "abandoned", id="0")
     await redis.xreadgroup("abandoned", "gone", {key: ">"}, count=10)
-    await asyncio.sleep(0.05)
-    await trim_stream(redis, key, "agents", retention_ms=1, stale_after_ms=10)
+    # no heartbeat key: nobody has consumed for longer than the stale limit
+    await trim_stream(redis, prefix, "agents", retention_ms=1)
     assert int(await redis.xlen(key)) < 300
 
 

@@ -57,7 +57,7 @@ class Publisher:
         batch_size: int = 500,
         send_timeout_s: float = 2.0,
         max_bytes: int | None = None,
-        budget_interval_s: float = 1.0,
+        budget_interval_s: float = 0.25,
         drain_per_s: float = 5000.0,
     ) -> None:
         self._redis = redis
@@ -75,7 +75,8 @@ class Publisher:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
-        self.over_budget = False
+        self._measured_bytes = 0
+        self._unmeasured_bytes = 0  # sent since the last measurement: bounds the overshoot
 
     # ------------------------------------------------------------------ producer API
 
@@ -98,6 +99,12 @@ class Publisher:
         return True
 
     @property
+    def over_budget(self) -> bool:
+        if self._max_bytes is None:
+            return False
+        return self._measured_bytes + self._unmeasured_bytes > self._max_bytes
+
+    @property
     def available(self) -> bool:
         """Whether a synchronous publish is worth trying (Redis up and bus under budget)."""
         return self.breaker.allow() and not self.over_budget
@@ -118,6 +125,7 @@ class Publisher:
             raise BusUnavailable(str(exc)) from exc
         self.breaker.success()
         PUBLISHED.labels(stream).inc()
+        self._unmeasured_bytes += sum(len(v) for v in fields.values()) + 64
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     # ------------------------------------------------------------------ lifecycle
@@ -179,8 +187,9 @@ class Publisher:
         for stream, fields in records:
             pipe.xadd(stream_key(self._prefix, stream), fields)  # type: ignore[arg-type]
         await asyncio.wait_for(pipe.execute(), self._send_timeout_s)
-        for stream, _ in records:
+        for stream, fields in records:
             PUBLISHED.labels(stream).inc()
+            self._unmeasured_bytes += sum(len(v) for v in fields.values()) + 64
 
     async def _flush_loop(self) -> None:
         retry_delay = 0.05
@@ -247,7 +256,7 @@ class Publisher:
                 used = sum(int(s or 0) for s in sizes)
                 BUS_BYTES.set(used)
                 was = self.over_budget
-                self.over_budget = used > self._max_bytes
+                self._measured_bytes, self._unmeasured_bytes = used, 0
                 OVER_BUDGET.set(int(self.over_budget))
                 if self.over_budget != was:
                     log.warning(

@@ -124,6 +124,7 @@ class WorkerRuntime:
             retention_s=s.bus_retention_s,
             body_retention_s=s.bus_body_retention_s,
             stale_group_s=s.bus_stale_group_s,
+            max_bytes=s.bus_max_bytes,
         )
 
     async def run_consumer(self, config: ConsumerConfig, handler: Handler) -> None:

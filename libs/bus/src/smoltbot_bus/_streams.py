@@ -3,7 +3,9 @@
 * lag / pending / oldest-pending-age gauges for each (stream, group);
 * retention trimming that never removes an entry a live group has not acked: the trim point is
   the smaller of "now - retention" and, over every live group, the first entry it still needs;
-  a group with no consumer active within ``stale_after_ms`` is stale, ignored and reported;
+  under byte pressure the time window is ignored and everything acked by every live group may
+  go. A group is live while its consumers refresh its heartbeat key (``hb:<stream>:<group>``,
+  expiring after ``stale_after_ms``); a group without one is stale, ignored and reported;
 * removal of idle consumers that hold nothing pending.
 
 Redis 7.0 has no ACKED trimming (8.2+), hence the computation here. Only ``XTRIM MINID ~`` is
@@ -47,8 +49,17 @@ def _field(row: dict[Any, Any], name: str) -> Any:
     return row.get(name, row.get(name.encode()))
 
 
+def heartbeat_key(prefix: str, stream: str, group: str) -> str:
+    return f"{prefix}hb:{stream}:{group}"
+
+
+async def beat_group(redis: Redis, prefix: str, stream: str, group: str, ttl_ms: int) -> None:
+    """Mark ``group`` live on ``stream`` for ``ttl_ms`` (consumers call this every claim tick)."""
+    await redis.set(heartbeat_key(prefix, stream, group), str(int(time.time())), px=ttl_ms)
+
+
 async def group_floors(
-    redis: Redis, key: str, *, stale_after_ms: int
+    redis: Redis, key: str, *, prefix: str, stream: str
 ) -> tuple[dict[str, StreamId], list[str]]:
     """Per live group, the first entry it still needs; plus the names of stale groups."""
     floors: dict[str, StreamId] = {}
@@ -60,9 +71,7 @@ async def group_floors(
     for g in groups:
         name_raw = _field(g, "name")
         name = name_raw.decode() if isinstance(name_raw, bytes) else str(name_raw)
-        consumers: list[dict[Any, Any]] = await redis.xinfo_consumers(key, name)
-        live = any(int(_field(c, "idle")) < stale_after_ms for c in consumers)
-        if not live:
+        if not await redis.exists(heartbeat_key(prefix, stream, name)):
             stale.append(name)
             continue
         last = parse_id(_field(g, "last-delivered-id"))
@@ -75,11 +84,19 @@ async def group_floors(
 
 
 async def trim_stream(
-    redis: Redis, key: str, stream: str, *, retention_ms: int, stale_after_ms: int
+    redis: Redis,
+    prefix: str,
+    stream: str,
+    *,
+    retention_ms: int,
+    under_pressure: bool = False,
 ) -> int:
-    """Trim ``key`` to its retention without passing any live group's floor; returns removed."""
-    cutoff: StreamId = (int(time.time() * 1000) - retention_ms, 0)
-    floors, stale = await group_floors(redis, key, stale_after_ms=stale_after_ms)
+    """Trim to the retention window (or, under byte pressure, to what live groups still need),
+    never past any live group's floor; returns the number of entries removed."""
+    key = f"{prefix}{stream}"
+    now_ms = int(time.time() * 1000)
+    cutoff: StreamId = (now_ms + 1, 0) if under_pressure else (now_ms - retention_ms, 0)
+    floors, stale = await group_floors(redis, key, prefix=prefix, stream=stream)
     STALE_GROUPS.labels(stream).set(len(stale))
     if stale:
         log.warning(

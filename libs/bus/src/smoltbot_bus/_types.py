@@ -60,3 +60,4 @@ class ConsumerConfig(msgspec.Struct, frozen=True, kw_only=True):
     body_retention_s: int = 15 * 60
     dlq_retention_s: int = 7 * 24 * 3600
     stale_group_s: int = 30 * 60
+    max_bytes: int | None = None

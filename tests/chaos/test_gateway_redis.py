@@ -1,0 +1,193 @@
+"""A2: the gateway's Redis goes away (fault proxy) or the bus fills up; calls must not notice and
+no event may be lost or duplicated."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+import pytest
+import redis
+from smoltbot_contracts.ids import agent_hash, agent_id
+from smoltbot_testing.fake_upstream import FakeUpstream
+from smoltbot_testing.faults import FaultProxy
+
+from tests.chaos.test_crash_recovery import FAST_RECLAIM, counts, dead_letters
+from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
+from tests.procs import ServiceSet, base_env
+
+pytestmark = pytest.mark.chaos
+
+SHARED_REDIS_PORT = int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+# Without the breaker a call would wait on Redis socket timeouts (seconds). With it, only the
+# first detection costs the config-read budget (50 ms). This bound separates the two cases by
+# an order of magnitude, so it is not a speed assertion but a "did it wait on Redis" one.
+WAITED_ON_REDIS_S = 1.5
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    with FakeUpstream().in_thread() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def proxy() -> Iterator[FaultProxy]:
+    with FaultProxy("127.0.0.1", SHARED_REDIS_PORT) as p:
+        yield p
+
+
+@pytest.fixture
+def services(
+    database_url: str, stream_prefix: str, fake: FakeUpstream, proxy: FaultProxy, tmp_path: Path
+) -> Iterator[ServiceSet]:
+    env = base_env(
+        redis_url=REDIS_URL,
+        database_url=database_url,
+        prefix=stream_prefix,
+        admin_token=ADMIN_TOKEN,
+        upstream_url=fake.url,
+    )
+    env.update(FAST_RECLAIM)
+    stack = ServiceSet(env=env, log_dir=tmp_path)
+    # Only the gateway talks to Redis through the fault proxy.
+    stack.overrides["gateway"] = {
+        "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0",
+        "SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    try:
+        for service in ("persister", "verifier", "observer", "gateway"):
+            stack.start(service)
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def timed_call(gateway: str, key: str, n: int, text: str = "") -> tuple[int, float]:
+    body = {
+        "model": "claude-chaos",
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": text or f"call {n}"}],
+    }
+    started = time.perf_counter()
+    with httpx.Client(timeout=30) as client:
+        resp = client.post(
+            f"{gateway}/anthropic/v1/messages",
+            json=body,
+            headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+        )
+    return resp.status_code, time.perf_counter() - started
+
+
+def burst(gateway: str, key: str, n: int, start: int = 0) -> list[tuple[int, float]]:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda i: timed_call(gateway, key, i), range(start, start + n)))
+
+
+def metric(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def spooled(services: ServiceSet) -> float:
+    return metric(
+        httpx.get(f"{services.url('gateway')}/metrics").text, "smoltbot_bus_spooled_total"
+    )
+
+
+@pytest.mark.parametrize("fault", ["cut", "blackhole"])
+def test_calls_succeed_during_a_redis_outage_and_every_event_lands_once(
+    services: ServiceSet, proxy: FaultProxy, database_url: str, stream_prefix: str, fault: str
+) -> None:
+    key = f"sk-cut-{uuid4().hex}"
+    agent = agent_id(agent_hash(key))
+    gateway = services.url("gateway")
+    assert all(status == 200 for status, _ in burst(gateway, key, 5))
+    poll(lambda: counts(database_url, agent)[0] == 5, timeout_s=60)
+
+    proxy.set_mode(fault)  # type: ignore[arg-type]
+    results = burst(gateway, key, 100, start=5)
+    assert [status for status, _ in results] == [200] * 100
+    slow = [round(elapsed, 2) for _, elapsed in results if elapsed > WAITED_ON_REDIS_S]
+    assert slow == [], f"calls waited on the dead Redis: {slow}"
+    poll(lambda: spooled(services) > 0, timeout_s=30)  # events went to disk, not to /dev/null
+
+    proxy.set_mode("pass")
+    poll(lambda: counts(database_url, agent) == (105, 105, 105), timeout_s=120)
+    time.sleep(2.0)
+    assert counts(database_url, agent) == (105, 105, 105)
+    assert dead_letters(stream_prefix) == 0
+
+
+def test_gateway_sigterm_during_an_outage_spools_and_its_successor_replays(
+    services: ServiceSet, proxy: FaultProxy, database_url: str, stream_prefix: str
+) -> None:
+    key = f"sk-restart-{uuid4().hex}"
+    agent = agent_id(agent_hash(key))
+    proxy.set_mode("cut")
+    first = burst(services.url("gateway"), key, 50)
+    assert services.terminate("gateway") == 0  # flushes or spools, never drops
+    services.start("gateway")  # new process, new instance name: adopts the orphaned spool
+    second = burst(services.url("gateway"), key, 50, start=50)
+    assert [s for s, _ in first + second] == [200] * 100
+    proxy.set_mode("pass")
+    poll(lambda: counts(database_url, agent) == (100, 100, 100), timeout_s=120)
+    time.sleep(2.0)
+    assert counts(database_url, agent) == (100, 100, 100)
+    assert dead_letters(stream_prefix) == 0
+
+
+def test_bus_stays_under_budget_when_the_only_consumer_stops(
+    database_url: str, stream_prefix: str, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    budget = 1_000_000
+    env = base_env(
+        redis_url=REDIS_URL,
+        database_url=database_url,
+        prefix=stream_prefix,
+        admin_token=ADMIN_TOKEN,
+        upstream_url=fake.url,
+    )
+    env.update(FAST_RECLAIM)
+    env.update(
+        {
+            "SMOLTBOT_BUS_MAX_BYTES": str(budget),
+            "SMOLTBOT_BUS_TRIM_INTERVAL_S": "0.5",
+            "SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+    )
+    stack = ServiceSet(env=env, log_dir=tmp_path)
+    client = redis.Redis.from_url(REDIS_URL)
+    key = f"sk-budget-{uuid4().hex}"
+    agent = agent_id(agent_hash(key))
+    try:
+        for service in ("persister", "verifier", "observer", "gateway"):
+            stack.start(service)
+        assert stack.terminate("observer") == 0  # the exchanges group's only consumer is gone
+        big = os.urandom(12_000).hex()  # ~24 KB request, echoed back: ~50 KB per exchange
+        peak = 0
+        for n in range(80):
+            status, _ = timed_call(stack.url("gateway"), key, n, text=f"{n} {big}")
+            assert status == 200
+            peak = max(peak, int(client.memory_usage(f"{stream_prefix}exchanges") or 0))
+        # Over budget the gateway spools; at most one measurement's worth of overshoot.
+        assert peak < budget * 1.3, f"bus grew to {peak} bytes (budget {budget})"
+        gateway_metrics = httpx.get(f"{stack.url('gateway')}/metrics").text
+        assert metric(gateway_metrics, "smoltbot_bus_spooled_total") > 0
+        assert re.search(r"^smoltbot_bus_over_budget 1\.0$", gateway_metrics, re.M)
+
+        stack.start("observer")  # the consumer returns: backlog drains, spool replays
+        poll(lambda: counts(database_url, agent) == (80, 80, 80), timeout_s=180)
+        assert dead_letters(stream_prefix) == 0
+    finally:
+        stack.stop_all()
+        client.close()
