@@ -10,59 +10,30 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
-import psycopg
 import pytest
-import redis
+from smoltbot_testing.keys import REDIS_URL, delete_prefix_sync, unique_prefix
 from smoltbot_testing.net import free_port, wait_for_http
+from smoltbot_testing.pg import temporary_database
 
-ADMIN_DSN = os.environ.get(
-    "SMOLTBOT_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("SMOLTBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.procs import PORT_VARS
+
 ADMIN_TOKEN = "e2e-admin-token-0123456789"
-PORT_VARS = {
-    "gateway": "SMOLTBOT_GATEWAY_PORT",
-    "observer": "SMOLTBOT_OBSERVER_PORT",
-    "verifier": "SMOLTBOT_VERIFIER_PORT",
-    "persister": "SMOLTBOT_PERSISTER_PORT",
-    "notifier": "SMOLTBOT_NOTIFIER_PORT",
-    "api": "SMOLTBOT_API_PORT",
-}
 
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """A private, migrated database that is dropped afterwards."""
-    name = f"smoltbot_test_{uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "smoltbot_cli", "migrate"],
-            env={**os.environ, "DATABASE_URL": url},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    with temporary_database("e2e", migrate=True) as url:
         yield url
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def stream_prefix() -> Iterator[str]:
-    prefix = f"test-{uuid4().hex[:8]}:"
+    prefix = unique_prefix()
     yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_prefix_sync(prefix)
 
 
 @dataclass

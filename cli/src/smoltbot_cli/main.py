@@ -7,6 +7,7 @@ import sys
 import click
 from smoltbot_logging import configure
 
+from smoltbot_cli.bus_tools import dlq_group, replay_group
 from smoltbot_cli.migrate import migrate_command
 from smoltbot_cli.supervisor import SERVICES, build_children, default_environ, run_supervisor
 
@@ -58,6 +59,8 @@ def up_command(fake_upstream: bool, fake_upstream_port: int, only: tuple[str, ..
 
 
 cli.add_command(migrate_command, "migrate")
+cli.add_command(dlq_group, "dlq")
+cli.add_command(replay_group, "replay")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from smoltbot_bus import (
     BusUnavailable,
@@ -26,13 +27,14 @@ from smoltbot_bus import (
     trim_stream,
 )
 from smoltbot_bus._spool import encode_record, read_records
-from smoltbot_bus._streams import beat_group
+from smoltbot_bus._streams import beat_group, export_lag, remove_idle_consumers
 from smoltbot_contracts import (
     AgentV1,
     DecodeError,
     ExchangeMeta,
     ExchangeV1,
     decode_fields,
+    to_fields,
 )
 from smoltbot_contracts.ids import uuid7
 from smoltbot_contracts.streams import stream_key
@@ -332,3 +334,37 @@ async def test_slow_handler_is_not_reclaimed_by_another_consumer(redis: Redis, p
     await asyncio.gather(task, thief_task)
     assert handled_by == ["slow"]
     assert int((await redis.xpending(stream_key(prefix, "agents"), "g"))["pending"]) == 0
+
+
+# ---------------------------------------------------------------- gauges and consumer hygiene
+
+
+async def test_lag_pending_and_oldest_age_gauges(redis: Redis, prefix: str) -> None:
+    key = stream_key(prefix, "agents")
+    old = await redis.xadd(key, to_fields(agent(1)), id=f"{int(time.time() * 1000) - 5000}-0")
+    for i in range(4):
+        await redis.xadd(key, to_fields(agent(i + 2)))
+    await redis.xgroup_create(key, "g", id="0")
+    await redis.xreadgroup("g", "c", {key: ">"}, count=2)  # 2 pending, 3 unread
+    await export_lag(redis, key, "agents", "g")
+    labels = {"stream": "agents", "group": "g"}
+    assert REGISTRY.get_sample_value("smoltbot_bus_lag", labels) == 3
+    assert REGISTRY.get_sample_value("smoltbot_bus_pending", labels) == 2
+    age = REGISTRY.get_sample_value("smoltbot_bus_oldest_pending_age_seconds", labels)
+    assert age is not None
+    assert age >= 4.5
+    assert old
+
+
+async def test_idle_consumers_without_pending_are_removed(redis: Redis, prefix: str) -> None:
+    key = stream_key(prefix, "agents")
+    await redis.xadd(key, to_fields(agent(1)))
+    await redis.xgroup_create(key, "g", id="0")
+    await redis.xreadgroup("g", "holder", {key: ">"}, count=1)  # keeps a pending entry
+    await redis.xgroup_createconsumer(key, "g", "idle")  # a dead consumer with 0 pending
+    await redis.xgroup_createconsumer(key, "g", "me")
+    await asyncio.sleep(0.05)
+    removed = await remove_idle_consumers(redis, key, "g", me="me", idle_after_ms=10)
+    names = {c["name"] for c in await redis.xinfo_consumers(key, "g")}
+    assert removed == 1
+    assert names == {b"holder", b"me"}
