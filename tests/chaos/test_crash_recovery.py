@@ -9,30 +9,17 @@ from pathlib import Path
 from uuid import uuid4
 
 import httpx
-import psycopg
 import pytest
-import redis
 from smoltbot_contracts.ids import agent_hash, agent_id
 from smoltbot_testing.fake_upstream import FakeUpstream
 
+from tests.chaos.helpers import FAST_RECLAIM, counts, dead_letters
 from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
 from tests.procs import ServiceSet, base_env
 
 pytestmark = pytest.mark.chaos
 
 CALLS = 200
-FAST_RECLAIM = {
-    "SMOLTBOT_BUS_MIN_IDLE_MS": "1500",
-    "SMOLTBOT_BUS_CLAIM_INTERVAL_S": "0.3",
-    "SMOLTBOT_BUS_BLOCK_MS": "200",
-    "SMOLTBOT_ANALYZER_TIMEOUT_MS": "400",  # rules analysis is instant; keeps 3x under min-idle
-}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeUpstream]:
-    with FakeUpstream().in_thread() as upstream:
-        yield upstream
 
 
 @pytest.fixture
@@ -69,26 +56,6 @@ def call(gateway: str, key: str, n: int) -> int:
     with httpx.Client(timeout=30) as client:
         resp = client.post(f"{gateway}/anthropic/v1/messages", json=body, headers=headers)
         return resp.status_code
-
-
-def counts(database_url: str, agent: str) -> tuple[int, int, int]:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            """SELECT (SELECT count(*) FROM exchanges WHERE agent_id = %(a)s),
-                      (SELECT count(*) FROM traces WHERE agent_id = %(a)s),
-                      (SELECT count(*) FROM integrity_checkpoints WHERE agent_id = %(a)s)""",
-            {"a": agent},
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1]), int(row[2])
-
-
-def dead_letters(prefix: str) -> int:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        return sum(int(client.xlen(k)) for k in client.scan_iter(match=f"{prefix}dlq:*"))
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize("victim", ["verifier", "observer", "persister"])

@@ -18,7 +18,7 @@ from smoltbot_contracts.ids import agent_hash, agent_id
 from smoltbot_testing.fake_upstream import FakeUpstream
 from smoltbot_testing.faults import FaultProxy
 
-from tests.chaos.test_crash_recovery import FAST_RECLAIM, counts, dead_letters
+from tests.chaos.helpers import FAST_RECLAIM, counts, dead_letters
 from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
 from tests.procs import ServiceSet, base_env
 
@@ -29,12 +29,6 @@ SHARED_REDIS_PORT = int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])
 # first detection costs the config-read budget (50 ms). This bound separates the two cases by
 # an order of magnitude, so it is not a speed assertion but a "did it wait on Redis" one.
 WAITED_ON_REDIS_S = 1.5
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeUpstream]:
-    with FakeUpstream().in_thread() as upstream:
-        yield upstream
 
 
 @pytest.fixture

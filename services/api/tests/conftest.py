@@ -10,7 +10,6 @@ import asyncio
 import importlib.resources
 import os
 import socket
-import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from psycopg import sql
 from smoltbot_api import ApiSettings, create_app
+from smoltbot_testing.pg import temporary_database
 
 ADMIN_URL = os.environ.get(
     "SMOLTBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -55,21 +55,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    name = f"smoltbot_api_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urllib.parse.urlunsplit(urllib.parse.urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            for text in migration_files():
-                with conn.transaction():
-                    conn.execute(text)
+    with temporary_database("api", migrate=True) as url:
         yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture

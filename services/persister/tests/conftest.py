@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
 from psycopg import sql
 from redis.asyncio import Redis
-from smoltbot_db import Pool, create_pool, run_migrations
+from smoltbot_db import Pool, create_pool
+from smoltbot_testing.keys import delete_prefix, unique_prefix
+from smoltbot_testing.pg import temporary_database
 
 ADMIN_URL = os.environ.get(
     "SMOLTBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -29,18 +29,8 @@ TABLES = (
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    name = f"smoltbot_test_persister_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = f"{ADMIN_URL.rpartition('/')[0]}/{name}"
-    try:
-        asyncio.run(run_migrations(url))
+    with temporary_database("persister", migrate=True) as url:
         yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture
@@ -63,7 +53,7 @@ async def pool(clean_db: str) -> AsyncIterator[Pool]:
 
 @pytest.fixture
 def prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:8]}:"
+    return unique_prefix()
 
 
 @pytest.fixture
@@ -72,7 +62,5 @@ async def redis(prefix: str) -> AsyncIterator[Redis]:
     try:
         yield client
     finally:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=500)]
-        if keys:
-            await client.delete(*keys)
+        await delete_prefix(client, prefix)
         await client.aclose()

@@ -17,8 +17,11 @@ import msgspec
 
 __all__ = [
     "CommonSettings",
+    "Port",
+    "PositiveInt",
     "PostgresUrl",
     "RedisUrl",
+    "Seconds",
     "SettingsError",
     "default_consumer_name",
     "env_names",
@@ -32,6 +35,8 @@ RedisUrl = Annotated[str, msgspec.Meta(pattern=r"^(redis|rediss|unix)://.+")]
 PostgresUrl = Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://.*")]
 LogLevel = Annotated[str, msgspec.Meta(pattern=r"^(?i:debug|info|warning|warn|error|critical)$")]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 
 
 class SettingsError(Exception):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Annotated, ClassVar
 
 import msgspec
-from smoltbot_config import CommonSettings, PostgresUrl, SettingsError, load_settings
+from smoltbot_config import CommonSettings, Port, PostgresUrl, Seconds, SettingsError, load_settings
 
 __all__ = [
     "ADMIN_TOKEN_MIN_LENGTH",
@@ -19,9 +19,7 @@ __all__ = [
 ADMIN_TOKEN_MIN_LENGTH = 16
 
 AdminToken = Annotated[str, msgspec.Meta(min_length=ADMIN_TOKEN_MIN_LENGTH)]
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PoolSize = Annotated[int, msgspec.Meta(ge=0, le=1000)]
-Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 
 # Friendlier wording than msgspec's for the checks operators trip over most.
 _CUSTOM_REASONS = {

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 
 import msgspec
-from smoltbot_config import CommonSettings, default_consumer_name
+from smoltbot_config import CommonSettings, Port, Seconds, default_consumer_name
 
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")]
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 Millis = Annotated[float, msgspec.Meta(gt=0, le=10_000)]
 
 

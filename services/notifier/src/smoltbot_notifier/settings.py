@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from smoltbot_config import CommonSettings
+from smoltbot_config import CommonSettings, Port
 
 
 class NotifierSettings(CommonSettings, frozen=True, kw_only=True):
@@ -13,6 +13,6 @@ class NotifierSettings(CommonSettings, frozen=True, kw_only=True):
         "host": "SMOLTBOT_NOTIFIER_HOST",
     }
 
-    port: int = 9104
+    port: Port = 9104
     host: str = "0.0.0.0"  # noqa: S104 - probes must be reachable from the cluster
     batch_size: int = 100

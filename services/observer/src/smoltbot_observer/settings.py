@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 
 import msgspec
-from smoltbot_config import CommonSettings
-
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-Positive = Annotated[int, msgspec.Meta(ge=1)]
+from smoltbot_config import CommonSettings, Port, PositiveInt
 
 
 class ObserverSettings(CommonSettings, frozen=True, kw_only=True):
@@ -26,5 +23,5 @@ class ObserverSettings(CommonSettings, frozen=True, kw_only=True):
 
     port: Port = 9101
     host: str = "0.0.0.0"  # noqa: S104 - probes must be reachable from the kubelet
-    batch_size: Positive = 50
+    batch_size: PositiveInt = 50
     card_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import Annotated, ClassVar
 
 import msgspec
-from smoltbot_config import CommonSettings, PostgresUrl, load_settings
+from smoltbot_config import CommonSettings, Port, PostgresUrl, load_settings
 
 __all__ = ["PersisterSettings", "load_persister_settings"]
 
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
-from smoltbot_config import CommonSettings
+from smoltbot_config import CommonSettings, Port, PositiveInt
 
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-Positive = Annotated[int, msgspec.Meta(ge=1)]
 FailurePolicy = Literal["fail_open", "fail_closed"]
 
 
@@ -27,11 +25,11 @@ class VerifierSettings(CommonSettings, frozen=True, kw_only=True):
 
     port: Port = 9102
     host: str = "0.0.0.0"  # noqa: S104 - probes must be reachable from the kubelet
-    batch_size: Positive = 50
+    batch_size: PositiveInt = 50
     # Thinking shorter than this many estimated tokens (ceil(len/4)) is not analysed (AIP §4.6).
     min_evidence_tokens: Annotated[int, msgspec.Meta(ge=0)] = 25
     analyzer_backend: Literal["rules", "anthropic", "openai", "hybrid"] = "rules"
-    analysis_timeout_ms: Positive = 8_000
+    analysis_timeout_ms: PositiveInt = 8_000
     failure_policy: FailurePolicy = "fail_open"
 
     def __post_init__(self) -> None:
