@@ -368,3 +368,52 @@ async def test_idle_consumers_without_pending_are_removed(redis: Redis, prefix: 
     names = {c["name"] for c in await redis.xinfo_consumers(key, "g")}
     assert removed == 1
     assert names == {b"holder", b"me"}
+
+
+async def test_entries_trimmed_while_pending_are_counted_as_lost(redis: Redis, prefix: str) -> None:
+    key = stream_key(prefix, "agents")
+    await redis.xadd(key, to_fields(agent(1)))
+    await redis.xgroup_create(key, "g", id="0")
+    await redis.xreadgroup("g", "dead", {key: ">"}, count=1)
+    await redis.xtrim(key, maxlen=0)  # an operator (or a bad trim) removed it while pending
+    before = (
+        REGISTRY.get_sample_value(
+            "smoltbot_bus_entries_total", {"stream": "agents", "outcome": "lost"}
+        )
+        or 0
+    )
+    handled: list[str] = []
+
+    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
+        handled.extend(d.entry_id for d in batch)
+        return []
+
+    cfg = ConsumerConfig(group="g", streams=["agents"], block_ms=20, min_idle_ms=10)
+    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c2")
+    await asyncio.sleep(0.05)
+    await consumer.claim_idle()
+    after = REGISTRY.get_sample_value(
+        "smoltbot_bus_entries_total", {"stream": "agents", "outcome": "lost"}
+    )
+    assert after == before + 1
+    assert handled == []
+    assert int((await redis.xpending(key, "g"))["pending"]) == 0
+
+
+async def test_housekeeping_expires_old_dead_letters(redis: Redis, prefix: str) -> None:
+    dlq = f"{prefix}dlq:agents"
+    old_ms = int(time.time() * 1000) - 8 * 24 * 3600 * 1000
+    for i in range(200):
+        await redis.xadd(dlq, {b"reason": b"x"}, id=f"{old_ms + i}-0")
+    await redis.xadd(dlq, {b"reason": b"recent"})
+    cfg = ConsumerConfig(group="g", streams=["agents"], dlq_retention_s=7 * 24 * 3600)
+
+    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
+        return []
+
+    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c")
+    await consumer.ensure_groups()
+    await consumer.housekeeping()
+    remaining = await redis.xrange(dlq)
+    assert remaining[-1][1][b"reason"] == b"recent"
+    assert len(remaining) < 201  # week-old dead letters went (approximate trim: whole nodes)
