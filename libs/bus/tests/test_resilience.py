@@ -417,3 +417,31 @@ async def test_housekeeping_expires_old_dead_letters(redis: Redis, prefix: str) 
     remaining = await redis.xrange(dlq)
     assert remaining[-1][1][b"reason"] == b"recent"
     assert len(remaining) < 201  # week-old dead letters went (approximate trim: whole nodes)
+
+
+async def test_heartbeat_never_steals_back_an_entry_a_peer_took_over(
+    redis: Redis, prefix: str
+) -> None:
+    key = stream_key(prefix, "agents")
+    await redis.xadd(key, to_fields(agent(1)))
+    started = asyncio.Event()
+
+    async def slow(batch: Sequence[Delivery]) -> Sequence[Output]:
+        started.set()
+        await asyncio.sleep(0.6)
+        return []
+
+    cfg = ConsumerConfig(
+        group="g", streams=["agents"], block_ms=20, claim_interval_s=60, min_idle_ms=150
+    )
+    consumer = Consumer(redis, prefix, cfg, slow, consumer_name="slow")
+    task = asyncio.create_task(consumer.run())
+    await started.wait()
+    (entry,) = await redis.xpending_range(key, "g", min="-", max="+", count=1)
+    # A peer took it over (e.g. the heartbeat was late past min-idle).
+    await redis.xclaim(key, "g", "peer", min_idle_time=0, message_ids=[entry["message_id"]])
+    await asyncio.sleep(0.3)  # several heartbeat intervals
+    (after,) = await redis.xpending_range(key, "g", min="-", max="+", count=1)
+    assert after["consumer"] == b"peer"
+    consumer.stop()
+    await task

@@ -34,7 +34,13 @@ from smoltbot_logging import bind_event
 
 from smoltbot_bus._crypto import EventCipher
 from smoltbot_bus._metrics import BATCH_SECONDS, ENTRIES
-from smoltbot_bus._streams import beat_group, export_lag, remove_idle_consumers, trim_stream
+from smoltbot_bus._streams import (
+    beat_group,
+    export_lag,
+    parse_id,
+    remove_idle_consumers,
+    trim_stream,
+)
 from smoltbot_bus._types import (
     ConsumerConfig,
     Delivery,
@@ -48,6 +54,10 @@ log = logging.getLogger(__name__)
 
 _Raw = tuple[str, str, dict[bytes, bytes] | None]  # (logical stream, entry id, fields)
 _LAST_ERRORS_MAX = 10_000
+
+
+def _b(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def _s(value: object) -> str:
@@ -398,14 +408,30 @@ class Consumer:
             self._beat()
             for stream, ids in by_stream.items():
                 with contextlib.suppress(RedisError, OSError):
-                    await self._redis.xclaim(
-                        self._keys[stream],
-                        self._config.group,
-                        self.name,
-                        min_idle_time=0,
-                        message_ids=ids,
-                        justid=True,
-                    )
+                    await self._reclaim_own(stream, ids)
+
+    async def _reclaim_own(self, stream: str, ids: list[Any]) -> None:
+        """Reset the idle time of the entries this consumer still owns (never steal back one a
+        peer took over while a heartbeat was late)."""
+        ordered = sorted(ids, key=parse_id)
+        rows: Any = await self._redis.xpending_range(
+            self._keys[stream],
+            self._config.group,
+            min=ordered[0],
+            max=ordered[-1],
+            count=len(ids),
+            consumername=self.name,
+        )
+        owned = [r["message_id"] for r in rows if r["message_id"] in set(map(_b, ids))]
+        if owned:
+            await self._redis.xclaim(
+                self._keys[stream],
+                self._config.group,
+                self.name,
+                min_idle_time=0,
+                message_ids=owned,
+                justid=True,
+            )
 
     async def _process_one(self, delivery: Delivery) -> None:
         try:
