@@ -20,8 +20,10 @@ from smoltbot_bus import (
     ConsumerConfig,
     Delivery,
     EventCipher,
+    InvalidEvent,
     Output,
     Publisher,
+    Retryable,
     Spool,
     redis_client,
     trim_stream,
@@ -445,3 +447,135 @@ async def test_heartbeat_never_steals_back_an_entry_a_peer_took_over(
     assert after["consumer"] == b"peer"
     consumer.stop()
     await task
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+async def test_a_group_holding_a_batch_through_an_outage_is_not_stale(
+    redis: Redis, prefix: str
+) -> None:
+    key = stream_key(prefix, "agents")
+    events = [agent(i) for i in range(5)]
+    for e in events:
+        await redis.xadd(key, to_fields(e))
+    outage = {"until": time.monotonic() + 2.5}
+    handled: list[str] = []
+
+    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
+        if time.monotonic() < outage["until"]:
+            raise Retryable("postgres down")
+        handled.extend(d.event.event_id for d in batch)
+        return []
+
+    cfg = ConsumerConfig(
+        group="persister",
+        streams=["agents"],
+        block_ms=20,
+        claim_interval_s=0.1,
+        min_idle_ms=300,
+        stale_group_s=1,
+    )
+    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="p1")
+    task = asyncio.create_task(consumer.run())
+    await asyncio.sleep(1.8)  # longer than stale_group_s while the batch is held
+    await trim_stream(redis, prefix, "agents", retention_ms=1, under_pressure=True)
+    assert int(await redis.xlen(key)) == 5  # the busy group's unacked entries survived
+    while len(handled) < 5:
+        await asyncio.sleep(0.05)
+    consumer.stop()
+    await task
+    assert handled == [e.event_id for e in events]
+
+
+async def test_consumer_recreates_a_vanished_group(redis: Redis, prefix: str) -> None:
+    key = stream_key(prefix, "agents")
+    seen: list[str] = []
+
+    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
+        seen.extend(d.event.event_id for d in batch)
+        return []
+
+    cfg = ConsumerConfig(group="g", streams=["agents"], block_ms=20)
+    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c")
+    task = asyncio.create_task(consumer.run())
+    await redis.xadd(key, to_fields(agent(1)))
+    while len(seen) < 1:
+        await asyncio.sleep(0.02)
+    await redis.delete(key)  # e.g. Redis restored without its AOF
+    later = agent(2)
+    await asyncio.sleep(0.3)
+    await redis.xadd(key, to_fields(later))
+    async with asyncio.timeout(10):
+        while later.event_id not in seen:
+            await asyncio.sleep(0.05)
+    consumer.stop()
+    await task
+
+
+async def test_dead_letters_of_body_streams_stay_encrypted(redis: Redis, prefix: str) -> None:
+    cipher = EventCipher(os.urandom(32))
+    pub = Publisher(redis, prefix, cipher=cipher)
+    await pub.publish("exchanges", exchange())
+
+    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
+        raise InvalidEvent("cannot handle")
+
+    cfg = ConsumerConfig(group="observer", streams=["exchanges"], block_ms=20)
+    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c", cipher=cipher)
+    task = asyncio.create_task(consumer.run())
+    async with asyncio.timeout(10):
+        while not await redis.xlen(f"{prefix}dlq:exchanges"):
+            await asyncio.sleep(0.02)
+    consumer.stop()
+    await task
+    ((_, dead),) = await redis.xrange(f"{prefix}dlq:exchanges")
+    assert b"k" in dead
+    assert b"secret response bytes" not in dead[b"b"]
+
+
+async def test_outputs_to_untrimmed_streams_are_bounded(redis: Redis, prefix: str) -> None:
+    for i in range(300):
+        await redis.xadd(stream_key(prefix, "agents"), to_fields(agent(i)))
+
+    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
+        return [Output("replies:gw-1", d.event, maxlen=50, ttl_s=600) for d in batch]
+
+    cfg = ConsumerConfig(group="g", streams=["agents"], block_ms=20)
+    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c")
+    task = asyncio.create_task(consumer.run())
+    async with asyncio.timeout(10):
+        while True:
+            groups = await redis.xinfo_groups(stream_key(prefix, "agents"))
+            if groups and groups[0]["lag"] == 0 and groups[0]["pending"] == 0:
+                break
+            await asyncio.sleep(0.05)
+    consumer.stop()
+    await task
+    replies = stream_key(prefix, "replies:gw-1")
+    assert int(await redis.xlen(replies)) < 300
+    assert 0 < int(await redis.ttl(replies)) <= 600
+
+
+async def test_spool_disk_failure_keeps_events_and_close_still_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = redis_client("redis://127.0.0.1:1/0")  # nothing listens: Redis is down
+    spool = Spool(tmp_path, "gw")
+    failures = {"n": 0}
+
+    async def disk_full(records: list[tuple[str, dict[bytes, bytes]]]) -> int:
+        failures["n"] += 1
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spool, "append", disk_full)
+    pub = Publisher(dead, "t:", spool=spool, send_timeout_s=0.2)
+    await pub.start()
+    for i in range(3):
+        pub.enqueue("agents", agent(i))
+    async with asyncio.timeout(10):
+        while failures["n"] < 2:
+            await asyncio.sleep(0.05)
+    assert pub.buffered == 3  # nothing lost while the disk is full; the loop keeps trying
+    await pub.close()  # must not raise
+    await dead.aclose()

@@ -376,19 +376,6 @@ def test_metrics_are_exported_without_agent_labels(gateway: Any) -> None:
     assert "smolt-" not in text
 
 
-def test_zz_keys_never_reach_logs_or_events(gateway: Any, redis_client: redis.Redis) -> None:
-    """Runs last in this module: everything above has produced logs and events by now."""
-    log = gateway.log_path.read_bytes()
-    assert b"gateway started" in log  # the log is really being written
-    assert API_KEY.encode() not in log
-    assert b"query-secret" not in log
-    assert b"mnm-billing-secret" not in log
-    for stream in (EXCHANGES, AGENTS):
-        for fields in stream_entries(redis_client, gateway.prefix, stream):
-            assert API_KEY.encode() not in fields[b"b"]
-            assert b"query-secret" not in fields[b"b"]
-
-
 def test_client_without_accept_encoding_gets_no_gzip(gateway: Any, fake: FakeUpstream) -> None:
     """The upstream client must not invent an Accept-Encoding the agent never sent."""
     host, port = gateway.url.removeprefix("http://").split(":")
@@ -416,3 +403,58 @@ def test_client_without_accept_encoding_gets_no_gzip(gateway: Any, fake: FakeUps
     sent = {k.lower() for k, _ in record.request_headers}
     assert "accept-encoding" not in sent
     assert "user-agent" not in sent
+
+
+def test_client_gone_before_headers_cancels_the_upstream_call(
+    gateway: Any, redis_client: redis.Redis, fake: FakeUpstream
+) -> None:
+    """A non-streamed call sends nothing until the model finishes: a client that gives up
+    meanwhile must not keep the (paid) upstream call running, and is recorded as a 499."""
+    before = len(fake.responses)
+    headers = {"x-api-key": API_KEY, "x-fake-delay-ms": "3000", "x-e2e": "gone-early"}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{gateway.anthropic_url}/v1/messages",
+            json=body(False),
+            headers=headers,
+            timeout=httpx.Timeout(5, read=0.3),
+        )
+    started = time.monotonic()
+    exchange: ExchangeV1 | None = None
+    while time.monotonic() - started < 10 and exchange is None:
+        for fields in stream_entries(redis_client, gateway.prefix, EXCHANGES):
+            event = msgspec.msgpack.decode(fields[b"b"], type=ExchangeV1)
+            if event.meta.status == 499 and event.meta.total_ms < 2500:
+                exchange = event
+        time.sleep(0.05)
+    assert exchange is not None, "no 499 exchange recorded within the upstream's delay"
+    record = fake.responses[before]
+    assert record.request_header("x-e2e") == "gone-early"
+    assert not record.complete  # the upstream connection was closed before it answered
+
+
+def test_oversized_request_body_is_413(gateway: Any, fake: FakeUpstream) -> None:
+    before = len(fake.responses)
+    huge = {"model": "m", "messages": [{"role": "user", "content": "x" * (33 * 1024 * 1024)}]}
+    response = httpx.post(
+        f"{gateway.anthropic_url}/v1/messages",
+        json=huge,
+        headers={"x-api-key": API_KEY},
+        timeout=30,
+    )
+    assert response.status_code == 413
+    assert response.json()["type"] == "request_too_large"
+    assert len(fake.responses) == before  # nothing went upstream
+
+
+def test_zz_keys_never_reach_logs_or_events(gateway: Any, redis_client: redis.Redis) -> None:
+    """Runs last in this module: everything above has produced logs and events by now."""
+    log = gateway.log_path.read_bytes()
+    assert b"gateway started" in log  # the log is really being written
+    assert API_KEY.encode() not in log
+    assert b"query-secret" not in log
+    assert b"mnm-billing-secret" not in log
+    for stream in (EXCHANGES, AGENTS):
+        for fields in stream_entries(redis_client, gateway.prefix, stream):
+            assert API_KEY.encode() not in fields[b"b"]
+            assert b"query-secret" not in fields[b"b"]

@@ -88,7 +88,8 @@ async def test_upstream_unreachable_is_502_and_still_an_exchange(
         )
         assert response.status_code == 502
         assert response.json()["type"] == "upstream_error"
-        assert "cannot connect" in response.json()["error"]
+        assert response.json()["error"] == "upstream unreachable"
+        assert "127.0.0.1" not in response.text  # internal addresses never reach the client
         event_id = response.headers["x-smoltbot-event-id"]
     # the lifespan's publisher.close() flushed the buffer
     entries = redis_client.xrange(stream_key(prefix, EXCHANGES))

@@ -9,12 +9,13 @@ import pytest
 from prometheus_client import REGISTRY
 from psycopg.types.json import Jsonb
 from smoltbot_bus import Delivery, InvalidEvent, Retryable
-from smoltbot_contracts import CardRecord, ControlV1, ExchangeV1
+from smoltbot_contracts import AgentV1, CardRecord, ControlV1, ExchangeV1
 from smoltbot_contracts.cards import default_card
 from smoltbot_contracts.ids import card_id, uuid7
 from smoltbot_contracts.streams import card_key
 from smoltbot_db import create_pool
 from smoltbot_persister.handlers import Persister
+from smoltbot_testing.pg import temporary_database
 
 from services.persister.tests.persister_factories import (
     T0,
@@ -252,3 +253,32 @@ async def test_database_outage_fails_fast_after_the_first_failure(redis, prefix)
         assert time.monotonic() - started < 0.1
     finally:
         await dead.close()
+
+
+async def test_colliding_agent_ids_are_refused_not_merged(pool, redis, prefix):
+    p = Persister(pool, redis, prefix)
+    first = AgentV1(
+        event_id=uuid7(), agent_id="smolt-deadbeef", agent_hash="deadbeef00000001", seen_at=T0
+    )
+    second = AgentV1(
+        event_id=uuid7(), agent_id="smolt-deadbeef", agent_hash="deadbeef00000002", seen_at=T0
+    )
+    await p.handle([d(first, "agents")])
+    with pytest.raises(InvalidEvent, match="collision"):
+        await p.handle([d(second, "agents")])
+    with pytest.raises(InvalidEvent, match="collision"):  # both in one batch: refused too
+        await p.handle([d(first, "agents"), d(second, "agents")])
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT agent_hash FROM agents WHERE id = 'smolt-deadbeef'")
+        assert await cur.fetchall() == [("deadbeef00000001",)]
+
+
+async def test_a_schema_behind_the_code_is_waited_for_not_dead_lettered(redis, prefix):
+    with temporary_database("unmigrated") as url:
+        bare = create_pool(url, min_size=1, max_size=1)
+        await bare.open(wait=True, timeout=10)
+        try:
+            with pytest.raises(Retryable, match="schema not migrated"):
+                await Persister(bare, redis, prefix).handle([d(verdict(meta()))])
+        finally:
+            await bare.close()

@@ -37,7 +37,6 @@ from smoltbot_bus._metrics import BATCH_SECONDS, ENTRIES
 from smoltbot_bus._streams import (
     beat_group,
     export_lag,
-    parse_id,
     remove_idle_consumers,
     trim_stream,
 )
@@ -53,11 +52,21 @@ from smoltbot_bus._types import (
 log = logging.getLogger(__name__)
 
 _Raw = tuple[str, str, dict[bytes, bytes] | None]  # (logical stream, entry id, fields)
+
+# KEYS[1] stream; ARGV group, consumer, ids...: XCLAIM (JUSTID, idle reset) only the ids that
+# are still pending for this consumer.
+_RECLAIM_OWN = """
+local owned = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p > 0 then owned[#owned + 1] = ARGV[i] end
+end
+if #owned > 0 then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(owned), 'JUSTID')
+end
+return #owned
+"""
 _LAST_ERRORS_MAX = 10_000
-
-
-def _b(value: object) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def _s(value: object) -> str:
@@ -90,6 +99,7 @@ class Consumer:
         self._last_errors: dict[str, str] = {}
         self._next_claim = 0.0
         self._next_housekeeping = 0.0
+        self._last_group_beat = 0.0
         self._cipher = cipher or EventCipher(None)
         self._loop_name = f"consume:{config.group}"
         if health is not None:
@@ -115,12 +125,16 @@ class Consumer:
 
     async def run(self) -> None:
         """Run until :meth:`stop`; Redis errors are logged and retried with backoff."""
-        await self.ensure_groups()
-        await self._drain_own_pending()
         backoff = 0.1
+        started = False
         while not self._stop.is_set():
             self._beat()
             try:
+                if not started:
+                    await self.ensure_groups()
+                    await self._beat_groups()
+                    await self._drain_own_pending()
+                    started = True
                 if time.monotonic() >= self._next_claim:
                     self._next_claim = time.monotonic() + self._config.claim_interval_s
                     await self.claim_idle()
@@ -134,6 +148,16 @@ class Consumer:
                 if batch:
                     await self._process(batch)
                 backoff = 0.1
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    # The stream or group vanished (flushed, restored without AOF, destroyed):
+                    # recreate it and carry on instead of retrying a read that cannot succeed.
+                    log.error("consumer group missing; recreating", extra={"error": str(exc)[:200]})
+                    started = False
+                else:
+                    log.warning("bus error; retrying", extra={"error": str(exc)[:200]})
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             except (RedisError, OSError) as exc:
                 log.warning("bus error; retrying", extra={"error": str(exc)[:200]})
                 await self._sleep(backoff)
@@ -155,10 +179,20 @@ class Consumer:
 
     async def export_lag(self) -> None:
         """Gauges, plus the group heartbeat that tells trimmers this group is alive."""
-        ttl_ms = self._config.stale_group_s * 1000
+        await self._beat_groups()
         for stream, key in self._keys.items():
-            await beat_group(self._redis, self._prefix, stream, self._config.group, ttl_ms)
             await export_lag(self._redis, key, stream, self._config.group)
+
+    async def _beat_groups(self) -> None:
+        """Refresh ``hb:<stream>:<group>``: while it exists no trimmer passes this group's floor.
+
+        Called from the main loop and while a batch is held (slow handler, dependency outage),
+        so a group that is alive but busy is never mistaken for an abandoned one.
+        """
+        ttl_ms = self._config.stale_group_s * 1000
+        for stream in self._keys:
+            await beat_group(self._redis, self._prefix, stream, self._config.group, ttl_ms)
+        self._last_group_beat = time.monotonic()
 
     async def bus_bytes(self) -> int:
         pipe = self._redis.pipeline(transaction=False)
@@ -406,32 +440,24 @@ class Consumer:
             if done:
                 return task.result()
             self._beat()
-            for stream, ids in by_stream.items():
-                with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(RedisError, OSError):
+                for stream, ids in by_stream.items():
                     await self._reclaim_own(stream, ids)
+                if time.monotonic() - self._last_group_beat > self._config.claim_interval_s:
+                    await self._beat_groups()
 
     async def _reclaim_own(self, stream: str, ids: list[Any]) -> None:
-        """Reset the idle time of the entries this consumer still owns (never steal back one a
-        peer took over while a heartbeat was late)."""
-        ordered = sorted(ids, key=parse_id)
-        rows: Any = await self._redis.xpending_range(
+        """Reset the idle time of the entries this consumer still owns, atomically (a Lua
+        script checks the owner and claims in one step), so a heartbeat never takes back an
+        entry a peer took over while it was late."""
+        await self._redis.eval(
+            _RECLAIM_OWN,
+            1,
             self._keys[stream],
             self._config.group,
-            min=ordered[0],
-            max=ordered[-1],
-            count=len(ids),
-            consumername=self.name,
+            self.name,
+            *ids,
         )
-        owned = [r["message_id"] for r in rows if r["message_id"] in set(map(_b, ids))]
-        if owned:
-            await self._redis.xclaim(
-                self._keys[stream],
-                self._config.group,
-                self.name,
-                min_idle_time=0,
-                message_ids=owned,
-                justid=True,
-            )
 
     async def _process_one(self, delivery: Delivery) -> None:
         try:
@@ -473,7 +499,10 @@ class Consumer:
         pipe = self._redis.pipeline(transaction=True)
         for out in outputs:
             fields = self._cipher.seal(out.stream, to_fields(out.event))
-            pipe.xadd(stream_key(self._prefix, out.stream), fields)  # type: ignore[arg-type]
+            key = stream_key(self._prefix, out.stream)
+            pipe.xadd(key, fields, maxlen=out.maxlen, approximate=True)  # type: ignore[arg-type]
+            if out.ttl_s is not None:
+                pipe.expire(key, out.ttl_s)
         by_stream: dict[str, list[str]] = {}
         for d in deliveries:
             by_stream.setdefault(d.stream, []).append(d.entry_id)
@@ -486,12 +515,10 @@ class Consumer:
                 self._last_errors.pop(i, None)
 
     async def _dead_letter_delivery(self, delivery: Delivery, reason: str) -> None:
+        # Re-seal: a body stream's dead letter must stay encrypted at rest like its source.
+        fields = self._cipher.seal(delivery.stream, to_fields(delivery.event))
         await self._dead_letter(
-            delivery.stream,
-            delivery.entry_id,
-            to_fields(delivery.event),
-            reason,
-            delivery.deliveries,
+            delivery.stream, delivery.entry_id, fields, reason, delivery.deliveries
         )
 
     async def _dead_letter(

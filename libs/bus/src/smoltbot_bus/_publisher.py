@@ -11,7 +11,6 @@ will not take. Without a spool the buffer is bounded and overflow is dropped and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -147,8 +146,12 @@ class Publisher:
         self._wake.set()
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a background task died: still flush or spool what is left
+                log.exception("publisher task had failed", extra={"task": task.get_name()})
         self._tasks = []
         error: str | None = "redis down or over budget at shutdown"
         if self.available:
@@ -160,7 +163,12 @@ class Publisher:
         if error is not None and self._buffer:
             left = list(self._buffer)
             self._buffer.clear()
-            kept = await self._spool.append(left) if self._spool is not None else 0
+            kept = 0
+            if self._spool is not None:
+                try:
+                    kept = await self._spool.append(left)
+                except OSError as exc:
+                    log.exception("spool write failed at shutdown", extra={"error": str(exc)})
             for stream, _ in left[kept:]:
                 PUBLISH_DROPPED.labels(stream, "shutdown").inc()
             log.warning(
@@ -192,6 +200,7 @@ class Publisher:
             self._unmeasured_bytes += sum(len(v) for v in fields.values()) + 64
 
     async def _flush_loop(self) -> None:
+        """Send or spool the buffer head forever; a failing disk or Redis never ends the loop."""
         retry_delay = 0.05
         while not self._closing:
             if not self._buffer:
@@ -199,30 +208,41 @@ class Publisher:
                 await self._wake.wait()
                 continue
             batch = [self._buffer[i] for i in range(min(self._batch_size, len(self._buffer)))]
-            if self.available:
-                try:
-                    await self._send(batch)
-                    self.breaker.success()
-                    retry_delay = 0.05
-                except _REDIS_DOWN as exc:
-                    self.breaker.failure()
-                    PUBLISH_ERRORS.inc()
-                    log.warning(
-                        "publish failed; redis marked down", extra={"error": str(exc)[:200]}
-                    )
-                    if self._spool is None:
-                        await asyncio.sleep(retry_delay)
-                        retry_delay = min(retry_delay * 2, 2.0)
-                        continue
-                    await self._spool.append(batch)
-            elif self._spool is not None:
-                await self._spool.append(batch)
-            else:
-                await asyncio.sleep(0.1)  # no spool: hold in the bounded buffer until Redis is back
-                continue
-            for _ in batch:
-                self._buffer.popleft()
-            PUBLISH_BUFFERED.set(len(self._buffer))
+            if await self._send_or_spool(batch):
+                for _ in batch:
+                    self._buffer.popleft()
+                PUBLISH_BUFFERED.set(len(self._buffer))
+                retry_delay = 0.05
+            else:  # kept in the bounded buffer; retried after a pause
+                await asyncio.sleep(retry_delay)
+                retry_delay = min(retry_delay * 2, 2.0)
+
+    async def _send_or_spool(self, batch: list[Record]) -> bool:
+        """True when the batch left the buffer (sent, or durably spooled)."""
+        if self.available:
+            try:
+                await self._send(batch)
+                self.breaker.success()
+                return True
+            # redis-py can surface a connection torn down mid-command as a non-Redis error;
+            # any failure to send means "Redis unusable now", never a dead flush loop.
+            except Exception as exc:  # noqa: BLE001
+                self.breaker.failure()
+                PUBLISH_ERRORS.inc()
+                log.warning("publish failed; redis marked down", extra={"error": str(exc)[:200]})
+        return await self._spool_batch(batch)
+
+    async def _spool_batch(self, batch: list[Record]) -> bool:
+        if self._spool is None:
+            return False
+        try:
+            kept = await self._spool.append(batch)
+        except OSError as exc:  # disk full, EIO: keep the events in memory and say so loudly
+            log.error("spool write failed; holding events in memory", extra={"error": str(exc)})
+            return False
+        for stream, _ in batch[kept:]:
+            PUBLISH_DROPPED.labels(stream, "spool_full").inc()
+        return True
 
     async def _drain_loop(self) -> None:
         assert self._spool is not None

@@ -117,6 +117,7 @@ class Spool:
                     seg.rename(self._path(self._seq))
                     log.warning("adopted orphaned spool segment", extra={"from": seg.name})
                 lock.unlink(missing_ok=True)
+                self._fsync_dir()
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
@@ -135,6 +136,14 @@ class Spool:
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self._segments() if p.exists())
+
+    def _fsync_dir(self) -> None:
+        """Make a new or renamed segment's directory entry durable too."""
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _update_gauge(self) -> None:
         with contextlib.suppress(OSError):
@@ -166,18 +175,26 @@ class Spool:
                 SPOOL_DROPPED.labels(stream).inc()
             log.error("spool full; events dropped", extra={"dropped": dropped})
         if blobs:
-            if self._open_path is None or self._open_size >= self.segment_bytes:
+            new_segment = self._open_path is None or self._open_size >= self.segment_bytes
+            if new_segment:
                 self._seq += 1
                 self._open_path = self._path(self._seq)
                 self._open_size = 0
-            data = b"".join(blobs)
+            assert self._open_path is not None
+            data = memoryview(b"".join(blobs))
             fd = os.open(self._open_path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
             try:
-                os.write(fd, data)
+                while data:  # a short write must not leave a torn record mid-segment
+                    data = data[os.write(fd, data) :]
                 os.fsync(fd)
+            except OSError:
+                self._open_path = None  # never append after a failed write: start a new segment
+                raise
             finally:
                 os.close(fd)
-            self._open_size += len(data)
+            if new_segment:
+                self._fsync_dir()
+            self._open_size += sum(len(b) for b in blobs)
             SPOOL_RECORDS.inc(len(blobs))
         self._update_gauge()
         return len(blobs)

@@ -28,10 +28,16 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Output(msgspec.Struct, frozen=True):
-    """An event a handler wants published; it is XADDed in the same MULTI as the input's XACK."""
+    """An event a handler wants published; it is XADDed in the same MULTI as the input's XACK.
+
+    ``maxlen``/``ttl_s`` bound streams nobody trims (e.g. a gateway's reply stream, whose
+    reader may be gone for good).
+    """
 
     stream: str
     event: Event
+    maxlen: int | None = None
+    ttl_s: int | None = None
 
 
 Handler = Callable[[Sequence[Delivery]], Awaitable[Sequence[Output]]]

@@ -89,21 +89,20 @@ async def _fetch_page(
     offset: int,
     count_table: str,
 ) -> tuple[list[dict[str, Any]], int]:
+    """One page plus the total, as two queries: a window ``count(*) OVER ()`` would build every
+    row of the agent (joins included) before LIMIT, which grows with the agent's history."""
     where, params = _where(conditions)
     query = sql.SQL(
-        "SELECT page.*, count(*) OVER () AS _total FROM ({select}) AS page{where}"
-        " ORDER BY {order} LIMIT %s OFFSET %s"
+        "SELECT page.* FROM ({select}) AS page{where} ORDER BY {order} LIMIT %s OFFSET %s"
     ).format(select=select, where=where, order=order)
-    rows = await _fetch_all(conn, query, [*params, limit, offset])
-    if rows:
-        return rows, int(rows[0]["_total"])
-    if offset == 0:
-        return rows, 0
-    # Past the last page: the window function saw no row, so count separately.
     count = sql.SQL("SELECT count(*) AS n FROM {table}{where}").format(
         table=sql.Identifier(count_table), where=where
     )
-    counted = await _fetch_all(conn, count, params)
+    # One snapshot for both, so the page and its total agree.
+    async with conn.transaction():
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        rows = await _fetch_all(conn, query, [*params, limit, offset])
+        counted = await _fetch_all(conn, count, params)
     return rows, int(counted[0]["n"])
 
 

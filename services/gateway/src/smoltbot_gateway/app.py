@@ -121,6 +121,7 @@ def create_app(settings: GatewaySettings, *, upstream: UpstreamClient | None = N
             read_timeout_s=settings.upstream_read_timeout_s,
             connect_retries=settings.upstream_connect_retries,
             max_connections=settings.upstream_max_connections,
+            pool_timeout_s=settings.upstream_pool_timeout_s,
         )
         await client.start()
         await publisher.start()

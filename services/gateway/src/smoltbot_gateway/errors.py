@@ -10,5 +10,10 @@ class GatewayError(Exception):
 class UpstreamError(GatewayError):
     """The upstream could not be reached or answered nothing usable before any response byte.
 
-    Safe to turn into a 502: the client has received nothing yet.
+    Safe to turn into a 502: the client has received nothing yet. ``str()`` holds the detail for
+    logs; clients get ``public_message``, which never reveals internal addresses.
     """
+
+    def __init__(self, detail: str, public_message: str = "upstream unavailable") -> None:
+        super().__init__(detail)
+        self.public_message = public_message

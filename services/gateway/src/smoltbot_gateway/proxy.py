@@ -20,7 +20,7 @@ from smoltbot_contracts.streams import AGENTS, EXCHANGES
 from smoltbot_logging import bind_event
 
 from smoltbot_gateway import metrics
-from smoltbot_gateway.asgi_io import read_body, send_json
+from smoltbot_gateway.asgi_io import BodyTooLargeError, read_body, send_json
 from smoltbot_gateway.body import BodyInfo, inspect_body, prepare_upstream_body
 from smoltbot_gateway.errors import UpstreamError
 from smoltbot_gateway.headers import client_response_headers, header_value, upstream_request_headers
@@ -152,9 +152,13 @@ class Proxy:
             )
             return
         try:
-            body = await read_body(receive)
+            body = await read_body(receive, self.state.settings.max_request_bytes)
         except ConnectionAbortedError:
             metrics.CLIENT_DISCONNECTS.labels(provider).inc()
+            return
+        except BodyTooLargeError as exc:
+            metrics.REQUESTS.labels(provider, "413").inc()
+            await send_json(send, 413, {"error": str(exc), "type": "request_too_large"}, id_headers)
             return
         info = inspect_body(body)
         method = http_scope["method"]
@@ -166,21 +170,7 @@ class Proxy:
         out_body = prepare_upstream_body(provider, body, info)
         forward_body = None if method in _BODYLESS_METHODS and not out_body else out_body
 
-        call.t_up_start = time.perf_counter()
-        try:
-            response = await self.state.upstreams[provider].send(
-                method, url, upstream_request_headers(request_headers), forward_body
-            )
-        except UpstreamError as exc:
-            call.t_up_end = time.perf_counter()
-            call.status = 502
-            log.warning("upstream unavailable", extra={"provider": provider, "error": str(exc)})
-            await send_json(
-                send,
-                502,
-                {"error": str(exc), "type": "upstream_error"},
-                [*id_headers, (b"x-aip-verdict", b"skipped")],
-            )
+        def finish() -> None:
             self._finish(
                 provider=provider,
                 event_id=event_id,
@@ -192,30 +182,59 @@ class Proxy:
                 call=call,
                 config=config,
             )
-            return
+
+        # Watch for a client disconnect from here on: a non-streaming call sends no byte until
+        # the model has finished, and an abandoned call must not keep a paid generation running.
+        task = asyncio.current_task()
+        watcher = asyncio.create_task(self._watch_disconnect(receive, call, task))
         try:
-            await self._relay(
-                provider=provider,
-                response=response,
-                id_headers=id_headers,
-                call=call,
-                receive=receive,
-                send=send,
-            )
+            call.t_up_start = time.perf_counter()
+            try:
+                response = await self.state.upstreams[provider].send(
+                    method, url, upstream_request_headers(request_headers), forward_body
+                )
+            except UpstreamError as exc:
+                call.t_up_end = time.perf_counter()
+                call.status = 502
+                log.warning("upstream unavailable", extra={"provider": provider, "error": str(exc)})
+                try:
+                    await send_json(
+                        send,
+                        502,
+                        {"error": exc.public_message, "type": "upstream_error"},
+                        [*id_headers, (b"x-aip-verdict", b"skipped")],
+                    )
+                except Exception:  # noqa: BLE001 - the client left; the exchange is still recorded
+                    call.client_gone = True
+                finally:
+                    finish()
+                return
+            except asyncio.CancelledError:
+                if not call.client_gone:
+                    raise  # shutdown, not a disconnect
+                if task is not None:
+                    task.uncancel()
+                call.t_up_end = time.perf_counter()
+                call.status = 499
+                metrics.CLIENT_DISCONNECTS.labels(provider).inc()
+                finish()
+                return
+            try:
+                await self._relay(
+                    provider=provider,
+                    response=response,
+                    id_headers=id_headers,
+                    call=call,
+                    send=send,
+                )
+            finally:
+                try:
+                    # Enqueue first: it is synchronous, so a late cancellation cannot skip it.
+                    finish()
+                finally:
+                    await response.aclose()
         finally:
-            # Enqueue first: it is synchronous, so a late cancellation cannot skip it.
-            self._finish(
-                provider=provider,
-                event_id=event_id,
-                ident=ident,
-                info=info,
-                method=method,
-                path=path,
-                started_at=started_at,
-                call=call,
-                config=config,
-            )
-            await response.aclose()
+            watcher.cancel()
 
     async def _relay(
         self,
@@ -224,10 +243,10 @@ class Proxy:
         response: UpstreamResponse,
         id_headers: list[tuple[bytes, bytes]],
         call: _Call,
-        receive: Receive,
         send: Send,
     ) -> None:
-        """Copy status, headers and body chunks to the client as they arrive."""
+        """Copy status, headers and body chunks to the client as they arrive (the caller's
+        disconnect watcher cancels this task when the client goes away)."""
         call.status = response.status
         call.content_encoding = header_value(response.headers, b"content-encoding")
         call.content_type = header_value(response.headers, b"content-type")
@@ -237,7 +256,6 @@ class Proxy:
         headers.append((b"x-aip-verdict", verdict))
         cap = self.state.settings.max_captured_bytes
         task = asyncio.current_task()
-        watcher = asyncio.create_task(self._watch_disconnect(receive, call, task))
         try:
             await _to_client(
                 send, {"type": "http.response.start", "status": response.status, "headers": headers}
@@ -269,9 +287,10 @@ class Proxy:
         except UpstreamError as exc:
             # Headers are out already: end without completing the body, so the server aborts
             # the response and the client sees a broken transfer, never a silently short one.
+            # The exchange is marked truncated so the observer knows the bytes are partial.
+            call.truncated = True
             log.warning("upstream broke mid-response", extra={"error": str(exc)})
         finally:
-            watcher.cancel()
             if call.t_up_end is None:
                 call.t_up_end = time.perf_counter()
 
@@ -326,7 +345,7 @@ class Proxy:
             overhead = (call.first_sent - call.t0) - ttfb_s
         else:
             overhead = total_s - upstream_s
-        status = 499 if call.client_gone and call.t_up_end is None else call.status
+        status = 499 if call.client_gone else call.status
         metrics.REQUESTS.labels(provider, str(status)).inc()
         metrics.REQUEST_DURATION.labels(provider).observe(total_s)
         metrics.OVERHEAD.labels(provider, "true" if info.stream else "false").observe(

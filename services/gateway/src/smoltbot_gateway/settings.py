@@ -29,6 +29,8 @@ class GatewaySettings(CommonSettings, frozen=True, kw_only=True):
         "config_timeout_ms": "SMOLTBOT_GATEWAY_CONFIG_TIMEOUT_MS",
         "config_backoff_s": "SMOLTBOT_GATEWAY_CONFIG_BACKOFF_S",
         "publish_buffer": "SMOLTBOT_GATEWAY_PUBLISH_BUFFER",
+        "max_request_bytes": "SMOLTBOT_GATEWAY_MAX_REQUEST_BYTES",
+        "upstream_pool_timeout_s": "SMOLTBOT_GATEWAY_UPSTREAM_POOL_TIMEOUT_S",
         "spool_dir": "SMOLTBOT_SPOOL_DIR",
         "spool_max_bytes": "SMOLTBOT_SPOOL_MAX_BYTES",
     }
@@ -43,8 +45,13 @@ class GatewaySettings(CommonSettings, frozen=True, kw_only=True):
     # Reply-stream / event identity of this process; "" = consumer name, else <host>-<pid>.
     gateway_instance: str = ""
     upstream_connect_timeout_s: Seconds = 5.0
-    # Longest silence between two upstream chunks (LLM streams think for a long time).
-    upstream_read_timeout_s: Seconds = 300.0
+    # Waiting for a free pooled connection plus connecting: past it the call fails fast (502).
+    upstream_pool_timeout_s: Seconds = 10.0
+    # Longest silence between two upstream chunks, including time to headers of a non-streamed
+    # call (providers allow about 10 minutes for a long generation).
+    upstream_read_timeout_s: Seconds = 600.0
+    # Largest request body accepted (413 past it).
+    max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 32 * 1024 * 1024
     upstream_connect_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
     upstream_max_connections: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
     # Budget for the per-call agent-config read; past it the last known config is used.

@@ -87,12 +87,18 @@ class AiohttpUpstream:
         self,
         *,
         connect_timeout_s: float = 5.0,
-        read_timeout_s: float = 300.0,
+        read_timeout_s: float = 600.0,
         connect_retries: int = 2,
         max_connections: int = 1000,
+        pool_timeout_s: float = 10.0,
     ) -> None:
+        # ``connect`` bounds waiting for a pooled connection plus connecting: with every
+        # connection busy on long streams a new call fails fast instead of hanging.
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
+            total=None,
+            connect=pool_timeout_s,
+            sock_connect=connect_timeout_s,
+            sock_read=read_timeout_s,
         )
         self._connect_retries = connect_retries
         self._max_connections = max_connections
@@ -139,11 +145,15 @@ class AiohttpUpstream:
                     )
                     return _AiohttpResponse(response)
         except aiohttp.ClientConnectorError as exc:
-            raise UpstreamError(f"cannot connect to upstream: {exc.os_error}") from exc
+            raise UpstreamError(
+                f"cannot connect to upstream: {exc.os_error}", "upstream unreachable"
+            ) from exc
         except TimeoutError as exc:
-            raise UpstreamError("upstream timed out before responding") from exc
+            raise UpstreamError(
+                "upstream timed out before responding", "upstream timed out before responding"
+            ) from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamError(f"upstream failed: {type(exc).__name__}") from exc
+            raise UpstreamError(f"upstream failed: {type(exc).__name__}: {exc}") from exc
         raise UpstreamError("upstream retry loop ended without a result")  # unreachable
 
     async def close(self) -> None:

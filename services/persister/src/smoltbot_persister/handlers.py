@@ -97,6 +97,12 @@ class Persister:
             async with self._pool.connection() as conn, conn.transaction():
                 written = await write_plan(conn, plan, copy_threshold=self._copy_threshold)
                 cards = await active_cards(conn, plan.card_agents)
+        except InvalidRow as exc:
+            # Known-bad content found while writing (e.g. an agent id collision): alone in the
+            # batch it goes to the DLQ with its reason; in a batch, let the bus isolate it.
+            if len(batch) == 1:
+                raise InvalidEvent(str(exc)) from exc
+            raise
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             # Data the database rejects will be rejected on every retry. Alone in the batch it
             # is this entry's fault (DLQ now); in a larger batch let the bus retry one by one.
@@ -105,6 +111,10 @@ class Persister:
                     log.warning("row rejected by PostgreSQL", extra={"error": _first_line(exc)})
                 raise InvalidEvent(f"rejected by PostgreSQL: {_first_line(exc)}") from exc
             raise
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+            # The code runs ahead of the schema (rollout before `smoltbot migrate`): wait for
+            # the migration instead of dead-lettering every event.
+            raise Retryable(f"schema not migrated yet: {_first_line(exc)}") from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
             # A database outage is nobody's fault in the batch: hold it and retry in place
             # (no delivery counted), instead of walking good events towards the DLQ.

@@ -62,6 +62,17 @@ class InvalidRow(ValueError):  # noqa: N818 - mirrors the bus's InvalidEvent
     """An event whose content can never become a row (e.g. a malformed exchange id)."""
 
 
+class AgentIdCollisionError(InvalidRow):
+    """Two different key hashes share one ``smolt-<8 hex>`` id.
+
+    Merging them would mix two agents' records, so the newcomer's events are refused (they go
+    to the DLQ with this reason) until ids are lengthened across services.
+    """
+
+    def __init__(self, agent: str) -> None:
+        super().__init__(f"agent id {agent} already belongs to a different key hash (collision)")
+
+
 AGENTS = UpsertSpec(
     table="agents",
     columns=("id", "agent_hash", "name", "first_seen_at", "last_seen_at"),
@@ -193,6 +204,8 @@ class WritePlan:
         if seen is None:
             self.agents[agent] = _Seen(agent_hash, name, at, at)
             return
+        if seen.agent_hash != agent_hash:
+            raise AgentIdCollisionError(agent)
         seen.first = min(seen.first, at)
         seen.last = max(seen.last, at)
         seen.name = seen.name or name
@@ -314,6 +327,7 @@ async def write_plan(conn: Conn, plan: WritePlan, *, copy_threshold: int) -> dic
 
     Order matters for foreign keys: agents before cards, traces before verifications.
     """
+    await _refuse_id_collisions(conn, plan)
     steps: list[tuple[UpsertSpec, Iterable[tuple[Any, ...]]]] = [
         (AGENTS, plan.agent_rows()),
         (CARDS, plan.cards.values()),
@@ -328,6 +342,17 @@ async def write_plan(conn: Conn, plan: WritePlan, *, copy_threshold: int) -> dic
         if batch:
             written[spec.table] = await upsert(conn, spec, batch, copy_threshold=copy_threshold)
     return written
+
+
+async def _refuse_id_collisions(conn: Conn, plan: WritePlan) -> None:
+    if not plan.agents:
+        return
+    cur = await conn.execute(
+        "SELECT id, agent_hash FROM agents WHERE id = ANY(%s)", [sorted(plan.agents)]
+    )
+    for agent, agent_hash in await cur.fetchall():
+        if plan.agents[agent].agent_hash != agent_hash:
+            raise AgentIdCollisionError(agent)
 
 
 async def active_cards(conn: Conn, agents: Iterable[str]) -> dict[str, CardRecord]:

@@ -35,6 +35,10 @@ class CardSource(Protocol):
     async def fetch(self, agents: Iterable[str]) -> dict[str, tuple[CardRecord | None, str]]: ...
 
 
+REPLY_MAXLEN = 10_000
+REPLY_TTL_S = 3600
+
+
 def reply_stream(reply_to: str, prefix: str) -> str:
     """``reply_to`` as a logical stream name (tolerates a producer that included the prefix)."""
     return reply_to.removeprefix(prefix) if prefix and reply_to.startswith(prefix) else reply_to
@@ -98,5 +102,13 @@ class VerifierHandler:
             ).inc()
             outputs.append(Output(VERDICTS, verdict))
             if event.reply_to:
-                outputs.append(Output(reply_stream(event.reply_to, self._prefix), verdict))
+                # Nobody trims a reply stream and its gateway may be gone for good: bound it.
+                outputs.append(
+                    Output(
+                        reply_stream(event.reply_to, self._prefix),
+                        verdict,
+                        maxlen=REPLY_MAXLEN,
+                        ttl_s=REPLY_TTL_S,
+                    )
+                )
         return outputs
