@@ -386,3 +386,9 @@ async def test_metrics_labelled_by_route_template_not_agent(
         'api_request_duration_seconds_count{method="GET",route="/v1/agents/{agent_id}/traces"}'
         in text
     )
+
+
+async def test_no_html_schema_explorer_that_needs_a_cdn(client) -> None:
+    assert (await client.get("/schema/openapi.json")).status_code == 200
+    for path in ("/schema/swagger", "/schema/redoc", "/schema/elements"):
+        assert (await client.get(path)).status_code == 404

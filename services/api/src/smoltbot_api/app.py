@@ -10,6 +10,7 @@ from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from smoltbot_health import Health
 from smoltbot_health.litestar_routes import probe_route_handlers
@@ -91,6 +92,9 @@ def create_app(settings: ApiSettings) -> Litestar:
             title="smoltbot api",
             version=VERSION,
             description="Read API over the traces, checkpoints and usage the gateway recorded.",
+            # JSON only: the HTML explorers load assets from a CDN, which an air-gapped
+            # deployment cannot reach.
+            render_plugins=[JsonRenderPlugin()],
             components=Components(
                 security_schemes={
                     "BearerAuth": SecurityScheme(
