@@ -16,8 +16,7 @@ import pytest
 from smoltbot_testing.keys import REDIS_URL, delete_prefix_sync, unique_prefix
 from smoltbot_testing.net import free_port, wait_for_http
 from smoltbot_testing.pg import temporary_database
-
-from tests.procs import PORT_VARS
+from smoltbot_testing.procs import PORT_VARS
 
 ADMIN_TOKEN = "e2e-admin-token-0123456789"
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import redis
 from click.testing import CliRunner
 from smoltbot_cli.main import cli
-from smoltbot_contracts import ExchangeMeta, ExchangeV1, decode_fields, to_fields
-from smoltbot_contracts.ids import uuid7
+from smoltbot_contracts import ExchangeV1, decode_fields, to_fields
+from smoltbot_testing.events import exchange_event
 from smoltbot_testing.keys import REDIS_URL
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -17,17 +17,7 @@ SECRET = b"the user's private prompt answer"
 
 
 def exchange() -> ExchangeV1:
-    eid = uuid7()
-    meta = ExchangeMeta(
-        exchange_id=eid,
-        agent_id="smolt-1",
-        agent_hash="1" * 16,
-        session_id="s",
-        provider="anthropic",
-        started_at=NOW,
-        completed_at=NOW,
-    )
-    return ExchangeV1(event_id=eid, meta=meta, response_body=SECRET)
+    return exchange_event(SECRET)
 
 
 def run(prefix: str, *args: str) -> tuple[int, str]:

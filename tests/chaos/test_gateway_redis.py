@@ -17,10 +17,10 @@ import redis
 from smoltbot_contracts.ids import agent_hash, agent_id
 from smoltbot_testing.fake_upstream import FakeUpstream
 from smoltbot_testing.faults import FaultProxy
+from smoltbot_testing.procs import ServiceSet, base_env
 
 from tests.chaos.helpers import FAST_RECLAIM, counts, dead_letters
 from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
-from tests.procs import ServiceSet, base_env
 
 pytestmark = pytest.mark.chaos
 

@@ -13,9 +13,9 @@ import pytest
 import redis
 from smoltbot_contracts import AgentV1, ExchangeMeta, ExchangeV1, Usage, to_fields
 from smoltbot_contracts.ids import agent_hash, agent_id, checkpoint_id, session_id, uuid7
+from smoltbot_testing.procs import ServiceSet, base_env
 
 from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
-from tests.procs import ServiceSet, base_env
 
 pytestmark = pytest.mark.e2e
 

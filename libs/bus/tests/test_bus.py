@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
@@ -17,15 +16,10 @@ from smoltbot_bus import (
     Publisher,
     Retryable,
 )
-from smoltbot_contracts import AgentV1, ControlV1, decode_fields, to_fields
-from smoltbot_contracts.ids import uuid7
+from smoltbot_contracts import ControlV1, decode_fields, to_fields
 from smoltbot_contracts.streams import dlq_key, stream_key
-
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def agent(n: int) -> AgentV1:
-    return AgentV1(event_id=uuid7(), agent_id=f"smolt-{n:08d}", agent_hash=f"{n:016d}", seen_at=NOW)
+from smoltbot_testing.events import FIXED_TIME as NOW
+from smoltbot_testing.events import agent_event as agent
 
 
 async def run_until(consumer: Consumer, predicate, timeout: float = 10.0) -> None:

@@ -7,7 +7,6 @@ import base64
 import os
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,37 +30,16 @@ from smoltbot_bus import (
 from smoltbot_bus._spool import encode_record, read_records
 from smoltbot_bus._streams import beat_group, export_lag, remove_idle_consumers
 from smoltbot_contracts import (
-    AgentV1,
     DecodeError,
-    ExchangeMeta,
     ExchangeV1,
     decode_fields,
     to_fields,
 )
 from smoltbot_contracts.ids import uuid7
 from smoltbot_contracts.streams import stream_key
+from smoltbot_testing.events import agent_event as agent
+from smoltbot_testing.events import exchange_event as exchange
 from smoltbot_testing.faults import FaultProxy, RedisServer
-
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def agent(n: int) -> AgentV1:
-    return AgentV1(event_id=uuid7(), agent_id=f"smolt-{n:08d}", agent_hash=f"{n:016d}", seen_at=NOW)
-
-
-def exchange() -> ExchangeV1:
-    eid = uuid7()
-    meta = ExchangeMeta(
-        exchange_id=eid,
-        agent_id="smolt-1",
-        agent_hash="1" * 16,
-        session_id="s",
-        provider="anthropic",
-        started_at=NOW,
-        completed_at=NOW,
-    )
-    return ExchangeV1(event_id=eid, meta=meta, response_body=b"secret response bytes")
-
 
 # ---------------------------------------------------------------- spool file format
 

@@ -49,7 +49,7 @@ class ServiceSet:
             **(extra_env or {}),
         }
         log = (self.log_dir / f"{service}.{gen}.log").open("wb")
-        self.procs[service] = subprocess.Popen(
+        self.procs[service] = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [sys.executable, "-m", f"smoltbot_{service}"],
             env=env,
             stdout=log,
