@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -45,12 +44,6 @@ def migration_files() -> list[str]:
     files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     assert files, "no migrations found in smoltbot_db"
     return [p.read_text() for p in files]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

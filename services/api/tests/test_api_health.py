@@ -3,75 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import threading
 import urllib.parse
 from typing import Any
 
 from litestar.testing import AsyncTestClient
 from smoltbot_api import ApiSettings, create_app
 from smoltbot_api.app import api_context
+from smoltbot_testing.faults import FaultProxy
+from smoltbot_testing.net import free_port
 
 TOKEN = "test-admin-token-0123456789abcdef"
-
-
-class TcpForwarder:
-    """Listens on ``port`` only after ``start()``, forwarding to PostgreSQL: a DB that comes up.
-
-    Runs on threads so it keeps forwarding while the test client blocks the test's event loop.
-    """
-
-    def __init__(self, port: int, target: tuple[str, int]) -> None:
-        self.port = port
-        self.target = target
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
-        self._stopped = threading.Event()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self._listener = listener
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        while not self._stopped.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            self._sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        for sock in [self._listener, *self._sockets]:
-            if sock is not None:
-                # shutdown() wakes threads blocked in recv(); close() alone would not.
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                with contextlib.suppress(OSError):
-                    sock.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _poll(client: Any, path: str, status: int, timeout_s: float) -> Any:
@@ -84,11 +25,12 @@ async def _poll(client: Any, path: str, status: int, timeout_s: float) -> Any:
 
 
 async def test_unreachable_db_gives_503_then_recovers(database_url: str, db: Any) -> None:
-    port = _free_port()  # nothing listens here until the forwarder starts
     parts = urllib.parse.urlsplit(database_url)
-    unreachable = urllib.parse.urlunsplit(parts._replace(netloc=f"postgres@127.0.0.1:{port}"))
-    app = create_app(ApiSettings(database_url=unreachable, admin_token=TOKEN))
-    forwarder = TcpForwarder(port, (parts.hostname or "127.0.0.1", parts.port or 5432))
+    # The database is "down" (every connection reset) until the proxy passes traffic.
+    forwarder = FaultProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    forwarder.set_mode("cut")
+    proxied = parts._replace(netloc=f"postgres@127.0.0.1:{forwarder.port}")
+    app = create_app(ApiSettings(database_url=urllib.parse.urlunsplit(proxied), admin_token=TOKEN))
     try:
         async with AsyncTestClient(app=app) as client:
             await asyncio.sleep(1.0)  # several connection attempts fail meanwhile
@@ -106,7 +48,7 @@ async def test_unreachable_db_gives_503_then_recovers(database_url: str, db: Any
                 "type": "service_unavailable",
             }
 
-            forwarder.start()  # the database "comes up"
+            forwarder.set_mode("pass")  # the database "comes up"
 
             assert (await _poll(client, "/health/startup", 200, 20.0)).status_code == 200
             assert api_context(app).db.connected
@@ -116,7 +58,9 @@ async def test_unreachable_db_gives_503_then_recovers(database_url: str, db: Any
             api = await client.get("/v1/agents", headers={"Authorization": f"Bearer {TOKEN}"})
             assert api.status_code == 200
 
-            forwarder.stop()  # and goes away again: readiness follows, the process stays up
+            forwarder.set_mode(
+                "cut"
+            )  # and goes away again: readiness follows, the process stays up
 
             not_ready = await _poll(client, "/health/ready", 503, 10.0)
             assert not_ready.status_code == 503
@@ -130,7 +74,7 @@ async def test_unreachable_db_gives_503_then_recovers(database_url: str, db: Any
 
 
 async def test_shutdown_while_db_never_reached_is_clean() -> None:
-    port = _free_port()
+    port = free_port()
     app = create_app(
         ApiSettings(database_url=f"postgresql://postgres@127.0.0.1:{port}/x", admin_token=TOKEN)
     )

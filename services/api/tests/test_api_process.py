@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from smoltbot_testing.net import free_port
+from smoltbot_testing.procs import run_entrypoint
 
 TOKEN = "test-admin-token-0123456789abcdef"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(**overrides: str | None) -> dict[str, str]:
@@ -38,14 +33,7 @@ def _env(**overrides: str | None) -> dict[str, str]:
 )
 def test_bad_admin_token_exits_2_with_one_line(token: str | None, reason: str) -> None:
     env = _env(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none", SMOLTBOT_ADMIN_TOKEN=token)
-    proc = subprocess.run(
-        [sys.executable, "-m", "smoltbot_api"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_entrypoint("api", env)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -56,14 +44,7 @@ def test_bad_admin_token_exits_2_with_one_line(token: str | None, reason: str) -
 
 def test_every_bad_variable_named() -> None:
     env = _env(DATABASE_URL="mysql://x", SMOLTBOT_API_PORT="http")
-    proc = subprocess.run(
-        [sys.executable, "-m", "smoltbot_api"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_entrypoint("api", env)
     assert proc.returncode == 2
     line = proc.stderr.strip()
     for name in ("DATABASE_URL", "SMOLTBOT_ADMIN_TOKEN", "SMOLTBOT_API_PORT"):
@@ -72,7 +53,7 @@ def test_every_bad_variable_named() -> None:
 
 def test_serves_over_granian_and_stops_on_sigterm(database_url: str, rows: Any) -> None:
     rows.agent("smolt-proc0001", name="proc")
-    port = _free_port()
+    port = free_port()
     env = _env(
         DATABASE_URL=database_url,
         SMOLTBOT_ADMIN_TOKEN=TOKEN,

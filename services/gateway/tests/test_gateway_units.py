@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +12,7 @@ from smoltbot_gateway.headers import client_response_headers, upstream_request_h
 from smoltbot_gateway.identity import extract_key, identify
 from smoltbot_gateway.proxy import upstream_path
 from smoltbot_gateway.settings import GatewaySettings
+from smoltbot_testing.procs import run_entrypoint
 
 
 def test_identity_matches_reference_vectors() -> None:
@@ -207,13 +206,7 @@ def test_bad_settings_name_every_variable() -> None:
 
 def test_entrypoint_exits_2_on_bad_environment() -> None:
     env = {**os.environ, "SMOLTBOT_GATEWAY_PORT": "not-a-port"}
-    result = subprocess.run(
-        [sys.executable, "-m", "smoltbot_gateway"],
-        env=env,
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_entrypoint("gateway", env)
     assert result.returncode == 2
-    assert b"SMOLTBOT_GATEWAY_PORT" in result.stderr
-    assert b"not-a-port" not in result.stderr  # values are never echoed
+    assert "SMOLTBOT_GATEWAY_PORT" in result.stderr
+    assert "not-a-port" not in result.stderr  # values are never echoed

@@ -25,6 +25,7 @@ from smoltbot_contracts.streams import card_key, dlq_key, stream_key
 from smoltbot_observer.settings import ObserverSettings
 from smoltbot_observer.worker import build_handler, consumer_config
 from smoltbot_testing.net import free_port, wait_for_http
+from smoltbot_testing.procs import run_entrypoint
 
 from services.observer.tests.observer_fixtures import (
     AGENT,
@@ -153,14 +154,7 @@ async def test_entrypoint_process_serves_probes_and_drains_on_sigterm(
 
 def test_entrypoint_exits_2_on_bad_environment() -> None:
     env = {**os.environ, "SMOLTBOT_OBSERVER_PORT": "not-a-port", "REDIS_URL": "http://x"}
-    result = subprocess.run(
-        [sys.executable, "-m", "smoltbot_observer"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_entrypoint("observer", env)
     assert result.returncode == 2
     assert "SMOLTBOT_OBSERVER_PORT" in result.stderr
     assert "REDIS_URL" in result.stderr

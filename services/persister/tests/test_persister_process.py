@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,13 @@ import psycopg
 import pytest
 from smoltbot_contracts import to_fields
 from smoltbot_contracts.streams import card_key, stream_key
+from smoltbot_testing.net import free_port
+from smoltbot_testing.procs import run_entrypoint
 
 from services.persister.tests.conftest import REDIS_URL
 from services.persister.tests.persister_factories import agent_event, meta, verdict
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -36,14 +31,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_malformed_database_url_exits_2_with_one_line():
-    proc = subprocess.run(
-        [sys.executable, "-m", "smoltbot_persister"],
-        check=False,
-        env=_env(DATABASE_URL="not-a-url"),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = run_entrypoint("persister", _env(DATABASE_URL="not-a-url"))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -52,14 +40,7 @@ def test_malformed_database_url_exits_2_with_one_line():
 
 
 def test_missing_database_url_is_named():
-    proc = subprocess.run(
-        [sys.executable, "-m", "smoltbot_persister"],
-        check=False,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = run_entrypoint("persister", _env())
     assert proc.returncode == 2
     assert "DATABASE_URL (required but not set)" in proc.stderr
 
@@ -110,7 +91,7 @@ def _stop(proc: subprocess.Popen[str], log: Path) -> tuple[int, str]:
 
 
 async def test_unreachable_database_keeps_probes_503_without_crashing(prefix, redis, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "persister.log"
     proc = _start(port, prefix, "postgresql://postgres@127.0.0.1:1/nope", log)
     try:
@@ -133,7 +114,7 @@ async def test_unreachable_database_keeps_probes_503_without_crashing(prefix, re
 async def test_consumes_streams_into_postgres_and_drains_on_sigterm(
     clean_db, prefix, redis, tmp_path
 ):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "persister.log"
     proc = _start(port, prefix, clean_db, log)
     agent = agent_event()

@@ -25,6 +25,7 @@ from smoltbot_contracts import CardRecord, VerdictV1, decode_fields, ids, to_fie
 from smoltbot_contracts.events import ControlV1
 from smoltbot_contracts.streams import card_key, dlq_key, stream_key
 from smoltbot_testing.net import free_port, wait_for_http
+from smoltbot_testing.procs import run_entrypoint
 from smoltbot_verifier.settings import VerifierSettings
 from smoltbot_verifier.worker import build_handler, consumer_config
 
@@ -179,14 +180,7 @@ async def test_entrypoint_process_serves_probes_and_drains_on_sigterm(
     ],
 )
 def test_entrypoint_exits_2_on_bad_environment(env: dict[str, str], names: list[str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "smoltbot_verifier"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_entrypoint("verifier", {**os.environ, **env})
     assert result.returncode == 2
     for name in names:
         assert name in result.stderr

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +108,20 @@ class ServiceSet:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def run_entrypoint(
+    service: str, env: Mapping[str, str], *, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m smoltbot_<service>`` to completion (start-up failures), text output."""
+    return subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [sys.executable, "-m", f"smoltbot_{service}"],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 def base_env(
