@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
 import psycopg
 import redis
+from smoltbot_testing.procs import ServiceSet, base_env
 
-from tests.conftest import REDIS_URL
+from tests.conftest import ADMIN_TOKEN, REDIS_URL
 
 # Take over a dead consumer's entries within seconds instead of a minute.
 FAST_RECLAIM = {
@@ -35,3 +42,58 @@ def dead_letters(prefix: str) -> int:
         return sum(int(client.xlen(k)) for k in client.scan_iter(match=f"{prefix}dlq:*"))
     finally:
         client.close()
+
+
+PIPELINE = ("persister", "verifier", "observer", "gateway")
+
+
+@contextmanager
+def pipeline(
+    *,
+    database_url: str,
+    prefix: str,
+    upstream_url: str,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, dict[str, str]] | None = None,
+) -> Iterator[ServiceSet]:
+    """Gateway, observer, verifier and persister as separate processes with fast reclaim;
+    ``env`` applies to all of them, ``overrides`` to single services (e.g. a proxied URL)."""
+    base = base_env(
+        redis_url=REDIS_URL,
+        database_url=database_url,
+        prefix=prefix,
+        admin_token=ADMIN_TOKEN,
+        upstream_url=upstream_url,
+    )
+    base.update(FAST_RECLAIM)
+    base.update(env or {})
+    stack = ServiceSet(env=base, log_dir=log_dir)
+    stack.overrides.update(overrides or {})
+    try:
+        for service in PIPELINE:
+            stack.start(service)
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def post_message(
+    gateway: str, key: str, text: str, *, stream: bool = False, max_tokens: int = 256
+) -> tuple[int, float]:
+    """One Anthropic Messages call through the gateway: (status, seconds)."""
+    body: dict[str, object] = {
+        "model": "claude-chaos",
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": text}],
+    }
+    if stream:
+        body["stream"] = True
+    started = time.perf_counter()
+    with httpx.Client(timeout=30) as client:
+        resp = client.post(
+            f"{gateway}/anthropic/v1/messages",
+            json=body,
+            headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+        )
+    return resp.status_code, time.perf_counter() - started

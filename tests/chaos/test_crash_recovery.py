@@ -8,14 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import uuid4
 
-import httpx
 import pytest
 from smoltbot_contracts.ids import agent_hash, agent_id
 from smoltbot_testing.fake_upstream import FakeUpstream
-from smoltbot_testing.procs import ServiceSet, base_env
+from smoltbot_testing.procs import ServiceSet
 
-from tests.chaos.helpers import FAST_RECLAIM, counts, dead_letters
-from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
+from tests.chaos.helpers import counts, dead_letters, pipeline, post_message
+from tests.conftest import poll
 
 pytestmark = pytest.mark.chaos
 
@@ -26,36 +25,22 @@ CALLS = 200
 def services(
     database_url: str, stream_prefix: str, fake: FakeUpstream, tmp_path: Path
 ) -> Iterator[ServiceSet]:
-    env = base_env(
-        redis_url=REDIS_URL,
+    with pipeline(
         database_url=database_url,
         prefix=stream_prefix,
-        admin_token=ADMIN_TOKEN,
         upstream_url=fake.url,
-    )
-    env.update(FAST_RECLAIM)
-    env["SMOLTBOT_SPOOL_DIR"] = str(tmp_path / "spool")
-    stack = ServiceSet(env=env, log_dir=tmp_path)
-    try:
-        for service in ("persister", "verifier", "observer", "gateway"):
-            stack.start(service)
+        log_dir=tmp_path,
+        env={"SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool")},
+    ) as stack:
         yield stack
-    finally:
-        stack.stop_all()
 
 
 def call(gateway: str, key: str, n: int) -> int:
-    body = {
-        "model": "claude-chaos",
-        "max_tokens": 1024,
-        "messages": [{"role": "user", "content": f"call {n}: think, then answer"}],
-    }
-    if n % 3 == 0:
-        body["stream"] = True
-    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
-    with httpx.Client(timeout=30) as client:
-        resp = client.post(f"{gateway}/anthropic/v1/messages", json=body, headers=headers)
-        return resp.status_code
+    """Every third call streams."""
+    status, _ = post_message(
+        gateway, key, f"call {n}: think, then answer", stream=n % 3 == 0, max_tokens=1024
+    )
+    return status
 
 
 @pytest.mark.parametrize("victim", ["verifier", "observer", "persister"])

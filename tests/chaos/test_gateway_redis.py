@@ -17,10 +17,10 @@ import redis
 from smoltbot_contracts.ids import agent_hash, agent_id
 from smoltbot_testing.fake_upstream import FakeUpstream
 from smoltbot_testing.faults import FaultProxy
-from smoltbot_testing.procs import ServiceSet, base_env
+from smoltbot_testing.procs import ServiceSet
 
-from tests.chaos.helpers import FAST_RECLAIM, counts, dead_letters
-from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
+from tests.chaos.helpers import counts, dead_letters, pipeline, post_message
+from tests.conftest import REDIS_URL, poll
 
 pytestmark = pytest.mark.chaos
 
@@ -41,47 +41,26 @@ def proxy() -> Iterator[FaultProxy]:
 def services(
     database_url: str, stream_prefix: str, fake: FakeUpstream, proxy: FaultProxy, tmp_path: Path
 ) -> Iterator[ServiceSet]:
-    env = base_env(
-        redis_url=REDIS_URL,
-        database_url=database_url,
-        prefix=stream_prefix,
-        admin_token=ADMIN_TOKEN,
-        upstream_url=fake.url,
-    )
-    env.update(FAST_RECLAIM)
-    stack = ServiceSet(env=env, log_dir=tmp_path)
     # Only the gateway talks to Redis through the fault proxy.
-    stack.overrides["gateway"] = {
+    gateway_env = {
         "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0",
         "SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool"),
     }
-    try:
-        for service in ("persister", "verifier", "observer", "gateway"):
-            stack.start(service)
+    with pipeline(
+        database_url=database_url,
+        prefix=stream_prefix,
+        upstream_url=fake.url,
+        log_dir=tmp_path,
+        overrides={"gateway": gateway_env},
+    ) as stack:
         yield stack
-    finally:
-        stack.stop_all()
-
-
-def timed_call(gateway: str, key: str, n: int, text: str = "") -> tuple[int, float]:
-    body = {
-        "model": "claude-chaos",
-        "max_tokens": 256,
-        "messages": [{"role": "user", "content": text or f"call {n}"}],
-    }
-    started = time.perf_counter()
-    with httpx.Client(timeout=30) as client:
-        resp = client.post(
-            f"{gateway}/anthropic/v1/messages",
-            json=body,
-            headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
-        )
-    return resp.status_code, time.perf_counter() - started
 
 
 def burst(gateway: str, key: str, n: int, start: int = 0) -> list[tuple[int, float]]:
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(lambda i: timed_call(gateway, key, i), range(start, start + n)))
+        return list(
+            pool.map(lambda i: post_message(gateway, key, f"call {i}"), range(start, start + n))
+        )
 
 
 def metric(text: str, name: str) -> float:
@@ -144,44 +123,37 @@ def test_bus_stays_under_budget_when_the_only_consumer_stops(
     database_url: str, stream_prefix: str, fake: FakeUpstream, tmp_path: Path
 ) -> None:
     budget = 1_000_000
-    env = base_env(
-        redis_url=REDIS_URL,
-        database_url=database_url,
-        prefix=stream_prefix,
-        admin_token=ADMIN_TOKEN,
-        upstream_url=fake.url,
-    )
-    env.update(FAST_RECLAIM)
-    env.update(
-        {
-            "SMOLTBOT_BUS_MAX_BYTES": str(budget),
-            "SMOLTBOT_BUS_TRIM_INTERVAL_S": "0.5",
-            "SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool"),
-        }
-    )
-    stack = ServiceSet(env=env, log_dir=tmp_path)
+    env = {
+        "SMOLTBOT_BUS_MAX_BYTES": str(budget),
+        "SMOLTBOT_BUS_TRIM_INTERVAL_S": "0.5",
+        "SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool"),
+    }
     client = redis.Redis.from_url(REDIS_URL)
     key = f"sk-budget-{uuid4().hex}"
     agent = agent_id(agent_hash(key))
     try:
-        for service in ("persister", "verifier", "observer", "gateway"):
-            stack.start(service)
-        assert stack.terminate("observer") == 0  # the exchanges group's only consumer is gone
-        big = os.urandom(12_000).hex()  # ~24 KB request, echoed back: ~50 KB per exchange
-        peak = 0
-        for n in range(80):
-            status, _ = timed_call(stack.url("gateway"), key, n, text=f"{n} {big}")
-            assert status == 200
-            peak = max(peak, int(client.memory_usage(f"{stream_prefix}exchanges") or 0))
-        # Over budget the gateway spools; at most one measurement's worth of overshoot.
-        assert peak < budget * 1.3, f"bus grew to {peak} bytes (budget {budget})"
-        gateway_metrics = httpx.get(f"{stack.url('gateway')}/metrics").text
-        assert metric(gateway_metrics, "smoltbot_bus_spooled_total") > 0
-        assert re.search(r"^smoltbot_bus_over_budget 1\.0$", gateway_metrics, re.M)
+        with pipeline(
+            database_url=database_url,
+            prefix=stream_prefix,
+            upstream_url=fake.url,
+            log_dir=tmp_path,
+            env=env,
+        ) as stack:
+            assert stack.terminate("observer") == 0  # the exchanges group's only consumer is gone
+            big = os.urandom(12_000).hex()  # ~24 KB request, echoed back: ~50 KB per exchange
+            peak = 0
+            for n in range(80):
+                status, _ = post_message(stack.url("gateway"), key, f"{n} {big}")
+                assert status == 200
+                peak = max(peak, int(client.memory_usage(f"{stream_prefix}exchanges") or 0))
+            # Over budget the gateway spools; at most one measurement's worth of overshoot.
+            assert peak < budget * 1.3, f"bus grew to {peak} bytes (budget {budget})"
+            gateway_metrics = httpx.get(f"{stack.url('gateway')}/metrics").text
+            assert metric(gateway_metrics, "smoltbot_bus_spooled_total") > 0
+            assert re.search(r"^smoltbot_bus_over_budget 1\.0$", gateway_metrics, re.M)
 
-        stack.start("observer")  # the consumer returns: backlog drains, spool replays
-        poll(lambda: counts(database_url, agent) == (80, 80, 80), timeout_s=180)
-        assert dead_letters(stream_prefix) == 0
+            stack.start("observer")  # the consumer returns: backlog drains, spool replays
+            poll(lambda: counts(database_url, agent) == (80, 80, 80), timeout_s=180)
+            assert dead_letters(stream_prefix) == 0
     finally:
-        stack.stop_all()
         client.close()

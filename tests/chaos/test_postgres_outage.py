@@ -15,10 +15,9 @@ import pytest
 from smoltbot_contracts.ids import agent_hash, agent_id
 from smoltbot_testing.fake_upstream import FakeUpstream
 from smoltbot_testing.faults import FaultProxy
-from smoltbot_testing.procs import ServiceSet, base_env
 
-from tests.chaos.helpers import FAST_RECLAIM, counts, dead_letters
-from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
+from tests.chaos.helpers import counts, dead_letters, pipeline, post_message
+from tests.conftest import poll
 
 pytestmark = pytest.mark.chaos
 
@@ -39,36 +38,22 @@ def test_persister_holds_events_through_a_postgres_outage(
 ) -> None:
     parts = urlsplit(database_url)
     proxied = parts._replace(netloc=f"{parts.username}@127.0.0.1:{pg_proxy.port}").geturl()
-    env = base_env(
-        redis_url=REDIS_URL,
-        database_url=database_url,
-        prefix=stream_prefix,
-        admin_token=ADMIN_TOKEN,
-        upstream_url=fake.url,
-    )
-    env.update(FAST_RECLAIM)
-    env["SMOLTBOT_BUS_MAX_DELIVERIES"] = "2"  # a counted retry would dead-letter almost at once
-    stack = ServiceSet(env=env, log_dir=tmp_path)
-    stack.overrides["persister"] = {"DATABASE_URL": proxied}
     key = f"sk-pg-{uuid4().hex}"
     agent = agent_id(agent_hash(key))
-    try:
-        for service in ("persister", "verifier", "observer", "gateway"):
-            stack.start(service)
+    # A counted retry would dead-letter almost at once with 2 deliveries.
+    with pipeline(
+        database_url=database_url,
+        prefix=stream_prefix,
+        upstream_url=fake.url,
+        log_dir=tmp_path,
+        env={"SMOLTBOT_BUS_MAX_DELIVERIES": "2"},
+        overrides={"persister": {"DATABASE_URL": proxied}},
+    ) as stack:
         pg_proxy.set_mode("cut")
-        body = {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
-        headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
-
-        def one(_: int) -> int:
-            return httpx.post(
-                f"{stack.url('gateway')}/anthropic/v1/messages",
-                json=body,
-                headers=headers,
-                timeout=30,
-            ).status_code
-
+        gateway = stack.url("gateway")
         with ThreadPoolExecutor(max_workers=4) as pool:
-            assert list(pool.map(one, range(40))) == [200] * 40
+            results = list(pool.map(lambda n: post_message(gateway, key, f"hi {n}"), range(40)))
+        assert [status for status, _ in results] == [200] * 40
         poll(
             lambda: httpx.get(f"{stack.url('persister')}/health/ready").status_code == 503,
             timeout_s=30,
@@ -80,5 +65,3 @@ def test_persister_holds_events_through_a_postgres_outage(
         pg_proxy.set_mode("pass")
         poll(lambda: counts(database_url, agent) == (40, 40, 40), timeout_s=120)
         assert dead_letters(stream_prefix) == 0
-    finally:
-        stack.stop_all()
