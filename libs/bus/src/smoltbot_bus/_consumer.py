@@ -28,7 +28,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from smoltbot_contracts import DecodeError, decode_fields, entry_header, to_fields
-from smoltbot_contracts.streams import ALL_STREAMS, BODY_STREAMS, dlq_key, stream_key
+from smoltbot_contracts.streams import BODY_STREAMS, dlq_key, stream_key
 from smoltbot_health import Health
 from smoltbot_logging import bind_event
 
@@ -36,6 +36,7 @@ from smoltbot_bus._crypto import EventCipher
 from smoltbot_bus._metrics import BATCH_SECONDS, ENTRIES
 from smoltbot_bus._streams import (
     beat_group,
+    bus_memory,
     export_lag,
     remove_idle_consumers,
     trim_stream,
@@ -194,19 +195,16 @@ class Consumer:
             await beat_group(self._redis, self._prefix, stream, self._config.group, ttl_ms)
         self._last_group_beat = time.monotonic()
 
-    async def bus_bytes(self) -> int:
-        pipe = self._redis.pipeline(transaction=False)
-        for stream in ALL_STREAMS:
-            pipe.memory_usage(stream_key(self._prefix, stream))
-        return sum(int(size or 0) for size in await pipe.execute())
-
     async def housekeeping(self) -> None:
         """Trim consumed streams and their DLQs; drop long-idle consumers with nothing pending."""
         cfg = self._config
         stale_ms = cfg.stale_group_s * 1000
         # Past 80% of the byte budget, acked entries go even inside the replay window, so
         # producers can stop spooling once consumers have caught up.
-        pressure = cfg.max_bytes is not None and await self.bus_bytes() > 0.8 * cfg.max_bytes
+        pressure = (
+            cfg.max_bytes is not None
+            and await bus_memory(self._redis, self._prefix) > 0.8 * cfg.max_bytes
+        )
         for stream, key in self._keys.items():
             retention = cfg.body_retention_s if stream in BODY_STREAMS else cfg.retention_s
             await trim_stream(

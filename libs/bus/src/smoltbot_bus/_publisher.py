@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from smoltbot_contracts import Event, to_fields
-from smoltbot_contracts.streams import ALL_STREAMS, stream_key
+from smoltbot_contracts.streams import stream_key
 
 from smoltbot_bus._breaker import CircuitBreaker
 from smoltbot_bus._crypto import EventCipher
@@ -31,6 +31,7 @@ from smoltbot_bus._metrics import (
     PUBLISHED,
 )
 from smoltbot_bus._spool import Record, Spool
+from smoltbot_bus._streams import bus_memory
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,7 @@ class Publisher:
             self.breaker.failure()
             raise BusUnavailable(str(exc)) from exc
         self.breaker.success()
-        PUBLISHED.labels(stream).inc()
-        self._unmeasured_bytes += sum(len(v) for v in fields.values()) + 64
+        self._count_sent(stream, fields)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     # ------------------------------------------------------------------ lifecycle
@@ -196,8 +196,12 @@ class Publisher:
             pipe.xadd(stream_key(self._prefix, stream), fields)  # type: ignore[arg-type]
         await asyncio.wait_for(pipe.execute(), self._send_timeout_s)
         for stream, fields in records:
-            PUBLISHED.labels(stream).inc()
-            self._unmeasured_bytes += sum(len(v) for v in fields.values()) + 64
+            self._count_sent(stream, fields)
+
+    def _count_sent(self, stream: str, fields: dict[bytes, bytes]) -> None:
+        """Count an XADD towards the budget until the next measurement (bounds the overshoot)."""
+        PUBLISHED.labels(stream).inc()
+        self._unmeasured_bytes += sum(len(v) for v in fields.values()) + 64
 
     async def _flush_loop(self) -> None:
         """Send or spool the buffer head forever; a failing disk or Redis never ends the loop."""
@@ -266,14 +270,11 @@ class Publisher:
 
     async def _budget_loop(self) -> None:
         assert self._max_bytes is not None
-        keys = [stream_key(self._prefix, s) for s in ALL_STREAMS]
         while not self._closing:
             try:
-                pipe = self._redis.pipeline(transaction=False)
-                for key in keys:
-                    pipe.memory_usage(key)
-                sizes = await asyncio.wait_for(pipe.execute(), self._send_timeout_s)
-                used = sum(int(s or 0) for s in sizes)
+                used = await asyncio.wait_for(
+                    bus_memory(self._redis, self._prefix), self._send_timeout_s
+                )
                 BUS_BYTES.set(used)
                 was = self.over_budget
                 self._measured_bytes, self._unmeasured_bytes = used, 0

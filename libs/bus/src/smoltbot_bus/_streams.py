@@ -20,6 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from smoltbot_contracts.streams import ALL_STREAMS
 
 from smoltbot_bus._metrics import (
     CONSUMERS_REMOVED,
@@ -47,6 +48,14 @@ def format_id(sid: StreamId) -> str:
 
 def _field(row: dict[Any, Any], name: str) -> Any:
     return row.get(name, row.get(name.encode()))
+
+
+async def bus_memory(redis: Redis, prefix: str) -> int:
+    """Bytes used by every bus stream under ``prefix`` (the quantity the byte budget bounds)."""
+    pipe = redis.pipeline(transaction=False)
+    for stream in ALL_STREAMS:
+        pipe.memory_usage(f"{prefix}{stream}")
+    return sum(int(size or 0) for size in await pipe.execute())
 
 
 def heartbeat_key(prefix: str, stream: str, group: str) -> str:
