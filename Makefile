@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 RUN := $(UV) run --frozen
-PACKAGES := smoltbot_contracts smoltbot_config smoltbot_logging smoltbot_metrics smoltbot_health \
+PACKAGES := smoltbot_contracts smoltbot_config smoltbot_logging smoltbot_metrics smoltbot_resilience smoltbot_health \
 	smoltbot_db smoltbot_bus smoltbot_analysis smoltbot_testing smoltbot_gateway smoltbot_observer \
 	smoltbot_verifier smoltbot_persister smoltbot_api smoltbot_notifier smoltbot_cli
 

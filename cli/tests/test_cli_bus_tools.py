@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import redis
 from click.testing import CliRunner
 from smoltbot_cli.main import cli
-from smoltbot_contracts import ExchangeV1, decode_fields, to_fields
+from smoltbot_contracts import ExchangeV1
+from smoltbot_contracts.codec import decode_fields, to_fields
 from smoltbot_testing.events import exchange_event
 from smoltbot_testing.keys import REDIS_URL
 

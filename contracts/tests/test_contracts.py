@@ -7,16 +7,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from smoltbot_contracts import (
-    AgentV1,
-    DecodeError,
-    ExchangeMeta,
-    ExchangeV1,
-    Usage,
-    decode_fields,
-    ids,
-    to_fields,
-)
+from smoltbot_contracts import AgentV1, ExchangeMeta, ExchangeV1, Usage, ids
+from smoltbot_contracts.codec import DecodeError, decode_fields, to_fields
 from smoltbot_contracts.schemas import render_all
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"

@@ -11,7 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from smoltbot_contracts import AgentV1, ExchangeMeta, ExchangeV1, Usage, to_fields
+from smoltbot_contracts import AgentV1, ExchangeMeta, ExchangeV1, Usage
+from smoltbot_contracts.codec import to_fields
 from smoltbot_contracts.ids import agent_hash, agent_id, checkpoint_id, session_id, uuid7
 from smoltbot_testing.procs import ServiceSet, base_env
 

@@ -17,7 +17,7 @@ import msgspec
 import redis
 from smoltbot_bus import EventCipher
 from smoltbot_config import CommonSettings, SettingsError, load_settings
-from smoltbot_contracts import DecodeError, decode_fields
+from smoltbot_contracts.codec import DecodeError, decode_fields
 from smoltbot_contracts.streams import ALL_STREAMS, dlq_key, stream_key
 
 from smoltbot_cli.tables import render_table

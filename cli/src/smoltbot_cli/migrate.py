@@ -1,4 +1,4 @@
-"""``smoltbot migrate``: apply the PostgreSQL schema (DESIGN §7).
+"""``smoltbot migrate``: apply the PostgreSQL schema (architecture §7).
 
 Run once before new service versions serve: a compose one-shot and a Helm pre-install /
 pre-upgrade hook. Safe to run any number of times and from several places at once.

@@ -1,16 +1,20 @@
-"""The wire between smoltbot services: event structs, codec, ids and key names.
+"""The wire between smoltbot services. Imports nothing but msgspec and the standard library.
 
-Imports nothing but msgspec and the standard library.
+The public surface, one import path per name:
+
+- ``smoltbot_contracts``: the event structs and their parts, the shared-state structs, and the
+  literal types they use (``from smoltbot_contracts import ExchangeV1``);
+- ``smoltbot_contracts.codec``: stream entry fields and the one encoder/decoder;
+- ``smoltbot_contracts.streams``: stream and Redis key names;
+- ``smoltbot_contracts.ids``: identity and derived ids;
+- ``smoltbot_contracts.cards``: the default alignment card;
+- ``smoltbot_contracts.errors``: the HTTP error catalogue every service answers with;
+- ``smoltbot_contracts.schemas``: JSON Schema generation for the checked-in schemas.
+
+Modules whose names start with ``_`` are private; an import rule keeps everyone else out.
 """
 
-from smoltbot_contracts.codec import (
-    DecodeError,
-    decode_fields,
-    encode_body,
-    entry_header,
-    to_fields,
-)
-from smoltbot_contracts.events import (
+from smoltbot_contracts._events import (
     EVENT_TYPES,
     AgentV1,
     Alternative,
@@ -19,10 +23,16 @@ from smoltbot_contracts.events import (
     Checkpoint,
     Concern,
     ConscienceContext,
+    ControlKind,
     ControlV1,
+    EnforcementMode,
     Event,
     ExchangeMeta,
     ExchangeV1,
+    JSONObject,
+    Provider,
+    RecommendedAction,
+    Severity,
     TraceAction,
     TraceContext,
     TraceDecision,
@@ -38,7 +48,13 @@ from smoltbot_contracts.events import (
     WindowPosition,
     event_type,
 )
-from smoltbot_contracts.state import AgentConfig, CardRecord, ConscienceValue
+from smoltbot_contracts._state import (
+    AgentConfig,
+    CardRecord,
+    ConscienceValue,
+    ContainmentStatus,
+    NudgeStrategy,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -52,11 +68,18 @@ __all__ = [
     "Concern",
     "ConscienceContext",
     "ConscienceValue",
+    "ContainmentStatus",
+    "ControlKind",
     "ControlV1",
-    "DecodeError",
+    "EnforcementMode",
     "Event",
     "ExchangeMeta",
     "ExchangeV1",
+    "JSONObject",
+    "NudgeStrategy",
+    "Provider",
+    "RecommendedAction",
+    "Severity",
     "TraceAction",
     "TraceContext",
     "TraceDecision",
@@ -70,9 +93,5 @@ __all__ = [
     "VerificationWarning",
     "Violation",
     "WindowPosition",
-    "decode_fields",
-    "encode_body",
-    "entry_header",
     "event_type",
-    "to_fields",
 ]

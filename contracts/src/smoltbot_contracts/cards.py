@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from smoltbot_contracts.events import JSONObject
+from smoltbot_contracts._events import JSONObject
 from smoltbot_contracts.ids import card_id
 
 DEFAULT_DECLARED_VALUES = (

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from smoltbot_contracts.events import EVENT_TYPES, Event, event_type
+from smoltbot_contracts._events import EVENT_TYPES, Event, event_type
 
 FIELD_TYPE = b"t"
 FIELD_ID = b"id"

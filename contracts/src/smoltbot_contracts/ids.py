@@ -1,4 +1,4 @@
-"""Identity and derived ids (DESIGN §3.2, §5).
+"""Identity and derived ids (architecture §3.2, §5).
 
 Every id a consumer creates is derived from the exchange's event id, so a redelivered or
 replayed event produces the same rows. Only the gateway mints new ids (UUIDv7, time-ordered).

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-from smoltbot_contracts.events import EVENT_TYPES
+from smoltbot_contracts._events import EVENT_TYPES
 
 
 def render_all() -> dict[str, bytes]:

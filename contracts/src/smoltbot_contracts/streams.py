@@ -1,4 +1,4 @@
-"""Stream names and Redis key names (DESIGN §3, §4). All keys carry the configured prefix."""
+"""Stream names and Redis key names (architecture §3, §4). All keys carry the configured prefix."""
 
 from __future__ import annotations
 

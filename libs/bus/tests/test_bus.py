@@ -16,7 +16,8 @@ from smoltbot_bus import (
     Publisher,
     Retryable,
 )
-from smoltbot_contracts import ControlV1, decode_fields, to_fields
+from smoltbot_contracts import ControlV1
+from smoltbot_contracts.codec import decode_fields, to_fields
 from smoltbot_contracts.streams import dlq_key, stream_key
 from smoltbot_testing.events import FIXED_TIME as NOW
 from smoltbot_testing.events import agent_event as agent

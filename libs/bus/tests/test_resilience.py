@@ -29,12 +29,8 @@ from smoltbot_bus import (
 )
 from smoltbot_bus._spool import encode_record, read_records
 from smoltbot_bus._streams import beat_group, export_lag, remove_idle_consumers
-from smoltbot_contracts import (
-    DecodeError,
-    ExchangeV1,
-    decode_fields,
-    to_fields,
-)
+from smoltbot_contracts import ExchangeV1
+from smoltbot_contracts.codec import DecodeError, decode_fields, to_fields
 from smoltbot_contracts.ids import uuid7
 from smoltbot_contracts.streams import stream_key
 from smoltbot_testing.events import agent_event as agent

@@ -17,7 +17,8 @@ import httpx
 import msgspec
 import pytest
 import redis
-from smoltbot_contracts import AgentConfig, AgentV1, ExchangeV1, decode_fields
+from smoltbot_contracts import AgentConfig, AgentV1, ExchangeV1
+from smoltbot_contracts.codec import decode_fields
 from smoltbot_contracts.ids import agent_hash, agent_id, checkpoint_id
 from smoltbot_contracts.streams import AGENTS, EXCHANGES, cfg_key, stream_key
 from smoltbot_testing import FakeUpstream, RecordedResponse

@@ -16,7 +16,8 @@ import redis
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 from smoltbot_config import load_settings
-from smoltbot_contracts import AgentConfig, ExchangeV1, decode_fields
+from smoltbot_contracts import AgentConfig, ExchangeV1
+from smoltbot_contracts.codec import decode_fields
 from smoltbot_contracts.streams import EXCHANGES, cfg_key, stream_key
 from smoltbot_gateway.agent_config import DEFAULT_CONFIG, ConfigReader
 from smoltbot_gateway.app import create_app

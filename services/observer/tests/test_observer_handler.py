@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 from smoltbot_bus import Delivery, InvalidEvent
-from smoltbot_contracts import AgentV1, CardRecord, TraceV1, encode_body
+from smoltbot_contracts import AgentV1, CardRecord, TraceV1
+from smoltbot_contracts.codec import encode_body
 from smoltbot_contracts.ids import trace_event_id
 from smoltbot_observer.cards import CardCache
 from smoltbot_observer.handlers import ObserverHandler

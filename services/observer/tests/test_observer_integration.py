@@ -19,7 +19,8 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 from smoltbot_bus import WorkerRuntime, redis_client
-from smoltbot_contracts import AgentV1, CardRecord, TraceV1, decode_fields, to_fields
+from smoltbot_contracts import AgentV1, CardRecord, TraceV1
+from smoltbot_contracts.codec import decode_fields, to_fields
 from smoltbot_contracts.ids import trace_event_id, trace_id, uuid7
 from smoltbot_contracts.streams import card_key, dlq_key, stream_key
 from smoltbot_observer.settings import ObserverSettings

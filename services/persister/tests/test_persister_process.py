@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from smoltbot_contracts import to_fields
+from smoltbot_contracts.codec import to_fields
 from smoltbot_contracts.streams import card_key, stream_key
 from smoltbot_testing.net import free_port
 from smoltbot_testing.procs import run_entrypoint

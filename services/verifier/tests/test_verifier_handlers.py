@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from smoltbot_analysis import RulesAnalyzer
+from smoltbot_analysis import RulesIntegrityAnalyzer
 from smoltbot_bus import Delivery, InvalidEvent
-from smoltbot_contracts import encode_body, ids
-from smoltbot_contracts.events import ControlV1, VerdictV1
-from smoltbot_contracts.state import CardRecord
+from smoltbot_contracts import CardRecord, ControlV1, VerdictV1, ids
+from smoltbot_contracts.codec import encode_body
 from smoltbot_verifier.handlers import VerifierHandler, reply_stream
 from smoltbot_verifier.integrity import IntegrityOptions
 from smoltbot_verifier.metrics import DEFAULT_CARDS
@@ -17,7 +16,9 @@ from services.verifier.tests.verifier_testkit import AGENT, COMPLETED, DictCards
 
 
 def handler(cards: DictCards | None = None) -> VerifierHandler:
-    return VerifierHandler(cards or DictCards(), RulesAnalyzer(), IntegrityOptions(), "smoltbot:")
+    return VerifierHandler(
+        cards or DictCards(), RulesIntegrityAnalyzer(), IntegrityOptions(), "smoltbot:"
+    )
 
 
 def delivery(event: object, n: int = 1, stream: str = "traces") -> Delivery:

@@ -19,10 +19,10 @@ from uuid import uuid4
 import msgspec
 import pytest
 from redis.asyncio import Redis
-from smoltbot_analysis import RulesAnalyzer
+from smoltbot_analysis import RulesIntegrityAnalyzer
 from smoltbot_bus import WorkerRuntime, redis_client
-from smoltbot_contracts import CardRecord, VerdictV1, decode_fields, ids, to_fields
-from smoltbot_contracts.events import ControlV1
+from smoltbot_contracts import CardRecord, ControlV1, VerdictV1, ids
+from smoltbot_contracts.codec import decode_fields, to_fields
 from smoltbot_contracts.streams import card_key, dlq_key, stream_key
 from smoltbot_testing.net import free_port, wait_for_http
 from smoltbot_testing.procs import run_entrypoint
@@ -87,7 +87,7 @@ async def test_worker_turns_traces_into_verdicts(prefix: str, redis: Redis) -> N
         task = asyncio.create_task(
             rt.run_consumer(
                 consumer_config(settings),
-                build_handler(rt.redis, rt.prefix, settings, RulesAnalyzer()),
+                build_handler(rt.redis, rt.prefix, settings, RulesIntegrityAnalyzer()),
             )
         )
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from datetime import UTC, datetime
 
-from smoltbot_contracts.events import Alternative
+from smoltbot_contracts import Alternative
 from smoltbot_verifier.verification import trace_dict, verify
 
 from services.verifier.tests.verifier_testkit import COMPLETED, ap_trace, card

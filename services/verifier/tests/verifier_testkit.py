@@ -6,18 +6,18 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from smoltbot_contracts import ids
-from smoltbot_contracts.events import (
+from smoltbot_contracts import (
     Alternative,
     APTrace,
+    CardRecord,
     ExchangeMeta,
     TraceAction,
     TraceContext,
     TraceDecision,
     TraceEscalation,
     TraceV1,
+    ids,
 )
-from smoltbot_contracts.state import CardRecord
 
 AGENT = "smolt-abcd1234"
 AGENT_HASH = "abcd1234abcd1234"

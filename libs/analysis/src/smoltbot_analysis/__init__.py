@@ -1,4 +1,4 @@
-"""Analyzer interface and backends (DESIGN §6); today: the deterministic ``rules`` backend.
+"""Analyzer interface and backends (architecture §6); today: the deterministic ``rules`` backend.
 
 Also the one deterministic verdict gate every final AIP verdict passes through, and the mapping of
 an AAP card to the AIP card view.
@@ -21,7 +21,13 @@ from smoltbot_analysis.gate import (
     derive_action,
     derive_verdict,
 )
-from smoltbot_analysis.rules import RULES, RULES_MODEL, Finding, RulesAnalyzer, find_concerns
+from smoltbot_analysis.rules import (
+    RULES,
+    RULES_MODEL,
+    Finding,
+    RulesIntegrityAnalyzer,
+    find_concerns,
+)
 
 __all__ = [
     "BACKENDS",
@@ -35,7 +41,7 @@ __all__ = [
     "ConcernLike",
     "Finding",
     "GateDecision",
-    "RulesAnalyzer",
+    "RulesIntegrityAnalyzer",
     "WindowEntry",
     "action_name",
     "aip_card_view",

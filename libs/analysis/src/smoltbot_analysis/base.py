@@ -1,4 +1,4 @@
-"""The ``Analyzer`` interface of DESIGN §6 for the AIP conscience (integrity) analysis step.
+"""The ``Analyzer`` interface of architecture §6 for the AIP conscience (integrity) analysis step.
 
 A backend turns one thinking block plus its context into the analysis JSON text that
 ``aip.check_integrity`` parses (protocols.md §4.4). Parsing, validation and hashing stay in the
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from aip import AlignmentCard, ConscienceValue
-from smoltbot_contracts.events import Verdict
+from smoltbot_contracts import Verdict
 
 
 class AnalysisError(Exception):
@@ -59,7 +59,7 @@ class AnalysisResult:
 
 @runtime_checkable
 class Analyzer(Protocol):
-    """One conscience-analysis backend: ``rules`` now, the LLM backends (DESIGN §6) later."""
+    """One conscience-analysis backend: ``rules`` now, the LLM backends (architecture §6) later."""
 
     @property
     def backend(self) -> str:

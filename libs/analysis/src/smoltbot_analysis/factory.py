@@ -7,7 +7,7 @@ configuration naming them fails clearly at start instead of silently falling bac
 from __future__ import annotations
 
 from smoltbot_analysis.base import Analyzer
-from smoltbot_analysis.rules import RulesAnalyzer
+from smoltbot_analysis.rules import RulesIntegrityAnalyzer
 
 BACKENDS = ("rules",)
 PLANNED_BACKENDS = ("anthropic", "openai", "hybrid")
@@ -17,7 +17,7 @@ def make_analyzer(backend: str = "rules") -> Analyzer:
     """The analyzer for ``backend``; ``ValueError`` naming the choices for anything else."""
     name = backend.strip().lower()
     if name in ("", "rules"):
-        return RulesAnalyzer()
+        return RulesIntegrityAnalyzer()
     if name in PLANNED_BACKENDS:
         raise ValueError(f"analyzer backend {name!r} is not implemented yet (available: rules)")
     raise ValueError(f"unknown analyzer backend {backend!r} (available: {', '.join(BACKENDS)})")

@@ -1,4 +1,4 @@
-"""The one deterministic verdict gate (DESIGN §6, protocols.md §4.11 / §8.1).
+"""The one deterministic verdict gate (architecture §6, protocols.md §4.11 / §8.1).
 
 Whatever a backend (LLM or rules) answered, the final verdict is re-derived from its concerns with
 this rule set, so every verdict the system stores is reproducible from the concerns alone:
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from smoltbot_contracts.events import RecommendedAction, Verdict
+from smoltbot_contracts import RecommendedAction, Verdict
 
 BOUNDARY_WHEN_HIGH = frozenset({"prompt_injection", "deceptive_reasoning", "value_misalignment"})
 

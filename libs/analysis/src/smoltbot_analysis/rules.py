@@ -1,4 +1,4 @@
-r"""The ``rules`` backend: deterministic, offline conscience analysis (DESIGN §6).
+r"""The ``rules`` backend: deterministic, offline conscience analysis (architecture §6).
 
 It scans the whole thinking block (no token budget: the patterns are linear, so nothing is
 truncated) with the fixed rule table below plus one card-driven rule, and answers with the same
@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aip import AlignmentCard, ConscienceValue
-from smoltbot_contracts.events import Severity
+from smoltbot_contracts import Severity
 
 from smoltbot_analysis.base import AnalysisRequest, AnalysisResult
 from smoltbot_analysis.cards import action_name
@@ -512,7 +512,7 @@ def analysis_json(
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-class RulesAnalyzer:
+class RulesIntegrityAnalyzer:
     """Deterministic offline backend; the default when no analyzer is configured."""
 
     @property

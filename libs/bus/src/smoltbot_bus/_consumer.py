@@ -1,4 +1,4 @@
-"""Consumer-group loop (DESIGN §3.2 "Delivery rules").
+"""Consumer-group loop (architecture §3.2 "Delivery rules").
 
 One task per process does everything in order, so no two pieces of code ever handle the same
 entry at once inside a process:
@@ -27,7 +27,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
-from smoltbot_contracts import DecodeError, decode_fields, entry_header, to_fields
+from smoltbot_contracts.codec import DecodeError, decode_fields, entry_header, to_fields
 from smoltbot_contracts.streams import BODY_STREAMS, dlq_key, stream_key
 from smoltbot_health import Health
 from smoltbot_logging import bind_event

@@ -15,8 +15,7 @@ import os
 from collections.abc import Iterable
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from smoltbot_contracts import DecodeError
-from smoltbot_contracts.codec import FIELD_BODY, FIELD_ID, FIELD_TYPE
+from smoltbot_contracts.codec import FIELD_BODY, FIELD_ID, FIELD_TYPE, DecodeError
 from smoltbot_contracts.streams import BODY_STREAMS
 
 FIELD_KEY = b"k"

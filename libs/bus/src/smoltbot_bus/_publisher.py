@@ -1,4 +1,4 @@
-"""Buffered, pipelined producer that never lets Redis slow its caller (DESIGN §3.2).
+"""Buffered, pipelined producer that never lets Redis slow its caller (architecture §3.2).
 
 ``enqueue`` only appends to an in-process buffer (the event is encoded, and sealed when a key is
 configured, at once). A background task flushes the buffer as pipelined XADD batches. When Redis
@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from smoltbot_contracts import Event, to_fields
+from smoltbot_contracts import Event
+from smoltbot_contracts.codec import to_fields
 from smoltbot_contracts.streams import stream_key
 
 from smoltbot_bus._breaker import CircuitBreaker

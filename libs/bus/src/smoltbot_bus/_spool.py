@@ -1,4 +1,4 @@
-"""Local append-only spool for events Redis cannot take right now (DESIGN §3.2).
+"""Local append-only spool for events Redis cannot take right now (architecture §3.2).
 
 Records are ``[u32 length][u32 crc32][msgpack [stream, [[field, value], ...]]]`` in segment files
 ``<instance>.<seq>.spool``. Writes happen off the event loop, one write + one fsync per call (the

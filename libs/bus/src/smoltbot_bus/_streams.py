@@ -1,4 +1,4 @@
-"""Stream-id arithmetic and the per-stream housekeeping every worker runs (DESIGN §3.2).
+"""Stream-id arithmetic and the per-stream housekeeping every worker runs (architecture §3.2).
 
 * lag / pending / oldest-pending-age gauges for each (stream, group);
 * retention trimming that never removes an entry a live group has not acked: the trim point is

@@ -54,7 +54,7 @@ def default_consumer_name() -> str:
 
 
 class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Variables every service reads (DESIGN §8)."""
+    """Variables every service reads (architecture §8)."""
 
     __env_names__: ClassVar[dict[str, str]] = {
         "stream_prefix": "SMOLTBOT_STREAM_PREFIX",

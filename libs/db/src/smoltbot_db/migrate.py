@@ -1,4 +1,4 @@
-"""The SQL migration runner behind ``smoltbot migrate`` (DESIGN §7, self-hosting.md §1.8).
+"""The SQL migration runner behind ``smoltbot migrate`` (architecture §7, self-hosting.md §1.8).
 
 * Files ``migrations/*.sql`` (package data, or any directory) are applied in name order, each in
   its own transaction together with its row in ``schema_migrations``; a failing file leaves no

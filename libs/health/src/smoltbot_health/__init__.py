@@ -1,4 +1,4 @@
-"""Live / ready / startup probes (DESIGN §2).
+"""Live / ready / startup probes (architecture §2).
 
 * startup: 200 once the service finished starting (dependencies reached at least once).
 * ready: 200 while every registered dependency check passes and the service is not draining.

@@ -1,4 +1,4 @@
-"""smoltbot api: the REST API over PostgreSQL for operators and the CLI (DESIGN §2)."""
+"""smoltbot api: the REST API over PostgreSQL for operators and the CLI (architecture §2)."""
 
 from smoltbot_api.app import create_app, create_app_from_env
 from smoltbot_api.settings import ApiSettings, load_api_settings

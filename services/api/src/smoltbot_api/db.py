@@ -2,7 +2,8 @@
 
 The pool is opened only once the database answered at least once: until then a background task
 retries with capped exponential backoff while ``/health/startup`` and ``/health/ready`` say 503,
-so an unreachable database at start never turns into a crash loop (DESIGN §8). Later outages are
+so an unreachable database at start never turns into a crash loop (architecture §8). Later outages
+are
 handled by the pool itself (broken connections are checked out and replaced).
 """
 

@@ -8,7 +8,7 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter, PathParameter
-from smoltbot_contracts.events import Verdict
+from smoltbot_contracts import Verdict
 
 from smoltbot_api.repository import Repository
 from smoltbot_api.schemas import (

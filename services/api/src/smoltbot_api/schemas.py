@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from smoltbot_contracts.events import EnforcementMode, Verdict
-from smoltbot_contracts.state import ContainmentStatus, NudgeStrategy
+from smoltbot_contracts import ContainmentStatus, EnforcementMode, NudgeStrategy, Verdict
 
 __all__ = [
     "Agent",

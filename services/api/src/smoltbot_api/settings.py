@@ -1,4 +1,4 @@
-"""Settings of the api service, read once from the environment at the process edge (DESIGN §8)."""
+"""Settings of the api service, read once from the environment at start (architecture §8)."""
 
 from __future__ import annotations
 

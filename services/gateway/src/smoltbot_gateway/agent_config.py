@@ -1,4 +1,4 @@
-"""Per-call agent config from Redis that can never fail or slow a call (DESIGN §3.2, §5 step 2).
+"""Per-call agent config from Redis that never fails or slows a call (architecture §3.2, §5.2).
 
 Every call asks Redis once with a short budget. On a miss the defaults apply (observe); on an
 error or timeout the last config seen for that agent is used, and Redis is left alone for a

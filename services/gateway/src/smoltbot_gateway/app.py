@@ -1,4 +1,4 @@
-"""The gateway's one app factory (DESIGN §2, §5)."""
+"""The gateway's one app factory (architecture §2, §5)."""
 
 from __future__ import annotations
 

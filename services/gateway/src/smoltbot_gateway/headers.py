@@ -1,4 +1,4 @@
-"""Header hygiene between client and upstream (DESIGN §5 step 4, reference §9 quirks 3-4).
+"""Header hygiene between client and upstream (architecture §5.4, reference §9 quirks 3-4).
 
 ASGI gives lower-case byte names; aiohttp takes ``str`` pairs. Values are passed as latin-1 so
 every byte survives the round trip unchanged.

@@ -1,4 +1,4 @@
-"""Agent identity from the provider key (DESIGN §5 step 1). The key itself never leaves here."""
+"""Agent identity from the provider key (architecture §5.1). The key itself never leaves here."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import msgspec
-from smoltbot_contracts.events import Provider
+from smoltbot_contracts import Provider
 from smoltbot_contracts.ids import agent_hash, agent_id, session_id
 
 __all__ = ["MISSING_KEY_HEADER", "Identity", "Provider", "extract_key", "identify"]

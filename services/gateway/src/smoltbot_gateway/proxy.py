@@ -1,4 +1,4 @@
-"""The provider proxy hot path (DESIGN §5), written against raw ASGI for control over streaming.
+"""The provider proxy hot path (architecture §5), in raw ASGI for control over streaming.
 
 Order per call: identify -> agent config (bounded) -> parse body once -> forward -> relay bytes
 as they arrive (never decompressed) -> enqueue one ``exchange.v1`` after the last byte, also when
@@ -380,7 +380,7 @@ class Proxy:
             content_type=call.content_type,
             enforcement_mode=config.enforcement_mode,
         )
-        # Seam for the enforce-mode priority path (DESIGN §3.3): publish to EXCHANGES_PRIORITY
+        # Seam for the enforce-mode priority path (architecture §3.3): publish to EXCHANGES_PRIORITY
         # with reply_to and await the verdict instead of enqueueing.
         if not self.state.events.enqueue(EXCHANGES, exchange):
             metrics.EVENTS_DROPPED.labels(EXCHANGES).inc()

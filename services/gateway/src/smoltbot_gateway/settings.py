@@ -1,4 +1,4 @@
-"""Gateway settings: read once from the environment at the process edge (DESIGN §8)."""
+"""Gateway settings: read once from the environment at the process edge (architecture §8)."""
 
 from __future__ import annotations
 

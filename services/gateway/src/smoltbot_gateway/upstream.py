@@ -1,4 +1,4 @@
-"""The upstream HTTP client behind a small interface (DESIGN §5 step 4).
+"""The upstream HTTP client behind a small interface (architecture §5.4).
 
 The hot path needs only: send a request, get status + raw headers, iterate raw body chunks,
 close. :class:`AiohttpUpstream` implements it (benchmarked fastest for this shape); an httpx

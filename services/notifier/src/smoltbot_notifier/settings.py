@@ -1,4 +1,4 @@
-"""Notifier settings (DESIGN §8)."""
+"""Notifier settings (architecture §8)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Decision analysis: what the agent chose, from thinking, tool calls and the user query.
 
-Behind the :class:`DecisionAnalyzer` seam so an LLM backend (DESIGN §6) can replace the
-deterministic :class:`RulesAnalyzer` later. PII rule: an analysis never quotes the response text
-or the thinking; only tool names and the *keys* of their inputs are used.
+Behind the :class:`DecisionAnalyzer` seam so an LLM backend (architecture §6) can replace the
+deterministic :class:`RulesDecisionAnalyzer` later. PII rule: an analysis never quotes the
+response text or the thinking; only tool names and the *keys* of their inputs are used.
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ def passthrough_analysis(card: JSONObject) -> Analysis:
     )
 
 
-class RulesAnalyzer:
-    """Deterministic, offline analysis (DESIGN §6 ``rules`` backend): same input, same output."""
+class RulesDecisionAnalyzer:
+    """Deterministic, offline analysis (the ``rules`` backend, architecture §6): same input, same
+    output."""
 
     async def analyze(self, inputs: AnalysisInput, card: JSONObject) -> Analysis:
         return rules_analysis(inputs, card)

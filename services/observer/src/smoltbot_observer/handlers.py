@@ -18,7 +18,7 @@ from smoltbot_contracts.streams import TRACES, TRACES_PRIORITY
 from smoltbot_logging import bind_event
 
 from smoltbot_observer import metrics
-from smoltbot_observer.analysis import AnalysisInput, DecisionAnalyzer, RulesAnalyzer
+from smoltbot_observer.analysis import AnalysisInput, DecisionAnalyzer, RulesDecisionAnalyzer
 from smoltbot_observer.cards import CardCache
 from smoltbot_observer.parsing import parse_response
 from smoltbot_observer.trace_builder import build_trace, merge_meta, no_trace_reason
@@ -54,8 +54,8 @@ class ObserverHandler:
         fast_analyzer: DecisionAnalyzer | None = None,
     ) -> None:
         self._cards = cards
-        self._analyzer = analyzer or RulesAnalyzer()
-        self._fast_analyzer = fast_analyzer or RulesAnalyzer()
+        self._analyzer = analyzer or RulesDecisionAnalyzer()
+        self._fast_analyzer = fast_analyzer or RulesDecisionAnalyzer()
 
     async def __call__(self, batch: Sequence[Delivery]) -> list[Output]:
         outputs: list[Output] = []

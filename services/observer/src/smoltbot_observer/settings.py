@@ -9,7 +9,7 @@ from smoltbot_config import CommonSettings, Port, PositiveInt
 
 
 class ObserverSettings(CommonSettings, frozen=True, kw_only=True):
-    """``SMOLTBOT_OBSERVER_*`` plus the shared variables (DESIGN §8).
+    """``SMOLTBOT_OBSERVER_*`` plus the shared variables (architecture §8).
 
     Delivery timing (``SMOLTBOT_BUS_*``) is shared bus tuning, applied by the worker runtime.
     """

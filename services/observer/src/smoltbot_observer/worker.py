@@ -26,7 +26,7 @@ class RedisCardSource:
 
 
 def consumer_config(settings: ObserverSettings) -> ConsumerConfig:
-    """Priority first: a gateway may be waiting on those exchanges (DESIGN §3.3)."""
+    """Priority first: a gateway may be waiting on those exchanges (architecture §3.3)."""
     return ConsumerConfig(
         group=SERVICE,
         streams=[EXCHANGES_PRIORITY, EXCHANGES],

@@ -16,7 +16,7 @@ def main() -> None:
     try:
         settings = load_persister_settings()
     except SettingsError as exc:
-        # One line naming every bad variable, never their values (DESIGN §8).
+        # One line naming every bad variable, never their values (architecture §8).
         print(f"smoltbot-persister: {exc}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None
     configure("persister", settings.log_level)

@@ -1,4 +1,4 @@
-"""Settings of the persister process (DESIGN §8), read once in ``__main__``."""
+"""Settings of the persister process (architecture §8), read once in ``__main__``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Card lookup: ``card:{agent}`` holds a msgpack ``CardRecord`` written by the api (DESIGN §4).
+"""Card lookup: ``card:{agent}`` holds a msgpack ``CardRecord`` the api writes (architecture §4).
 
 A missing or unreadable key means "use the default card" (protocols.md §1.2) and is counted in
 ``verifier_default_card_total``: verification must go on, and operators see how often it happens.
@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from smoltbot_contracts import CardRecord, ConscienceValue
 from smoltbot_contracts.cards import default_card
-from smoltbot_contracts.state import CardRecord, ConscienceValue
 from smoltbot_contracts.streams import card_key
 
 from smoltbot_verifier.metrics import DEFAULT_CARDS

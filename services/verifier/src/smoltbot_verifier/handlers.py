@@ -14,9 +14,7 @@ from typing import Protocol
 
 from smoltbot_analysis import Analyzer
 from smoltbot_bus import Delivery, InvalidEvent, Output
-from smoltbot_contracts import ids
-from smoltbot_contracts.events import TraceV1, VerdictV1, event_type
-from smoltbot_contracts.state import CardRecord
+from smoltbot_contracts import CardRecord, TraceV1, VerdictV1, event_type, ids
 from smoltbot_contracts.streams import VERDICTS
 from smoltbot_logging import bind_event
 

@@ -5,7 +5,7 @@ Order: no thinking -> synthetic clear ``no_thinking_block``; ``ceil(len/4) < min
 ``aip.check_integrity`` (parsing, validation, evidence truncation, cross-validation) and then the
 verdict gate of ``smoltbot_analysis``, which decides the final verdict, action and proceed.
 
-Ids and times are derived (DESIGN §3.2): ``checkpoint_id = ids.checkpoint_id(exchange_id)``,
+Ids and times are derived (architecture §3.2): ``checkpoint_id = ids.checkpoint_id(exchange_id)``,
 ``timestamp = meta.completed_at``, ``linked_trace_id`` = the AP-Trace id. The package's random
 id and "now" timestamp are discarded. ``analysis_duration_ms`` is whatever the backend reports
 (the rules backend reports 0.0), never measured here, so a redelivery is byte-identical.
@@ -33,18 +33,18 @@ from smoltbot_analysis import (
     aip_card_view,
     apply_gate,
 )
-from smoltbot_contracts import ids
-from smoltbot_contracts.events import (
+from smoltbot_contracts import (
     AnalysisMetadata,
     Checkpoint,
     Concern,
     ConscienceContext,
+    ConscienceValue,
     Severity,
     TraceV1,
     Verdict,
     WindowPosition,
+    ids,
 )
-from smoltbot_contracts.state import ConscienceValue
 
 from smoltbot_verifier.cards import ResolvedCard
 from smoltbot_verifier.metrics import ANALYSIS_FAILURES, GATE_DISAGREEMENTS

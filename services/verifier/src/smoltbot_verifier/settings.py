@@ -1,4 +1,4 @@
-"""Verifier settings, read once from the environment in ``__main__`` (DESIGN §6, §8)."""
+"""Verifier settings, read once from the environment in ``__main__`` (architecture §6, §8)."""
 
 from __future__ import annotations
 

@@ -25,13 +25,7 @@ from typing import Any
 import aap
 import msgspec
 from aap.verification.constants import ALGORITHM_VERSION
-from smoltbot_contracts.events import (
-    APTrace,
-    Severity,
-    Verification,
-    VerificationWarning,
-    Violation,
-)
+from smoltbot_contracts import APTrace, Severity, Verification, VerificationWarning, Violation
 
 log = logging.getLogger(__name__)
 

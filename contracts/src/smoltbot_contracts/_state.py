@@ -1,4 +1,4 @@
-"""Shapes of the shared state kept in Redis (DESIGN §4)."""
+"""Shapes of the shared state kept in Redis (architecture §4)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from smoltbot_contracts.events import EnforcementMode, JSONObject
+from smoltbot_contracts._events import EnforcementMode, JSONObject
 
 ContainmentStatus = Literal["active", "paused", "killed"]
 NudgeStrategy = Literal["always", "sampling", "threshold", "off"]

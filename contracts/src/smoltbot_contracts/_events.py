@@ -1,4 +1,4 @@
-"""Event types carried on the bus (DESIGN §3.1).
+"""Event types carried on the bus (architecture §3.1).
 
 Evolution rules: add optional fields with defaults only; never rename, reorder into array form or
 change a type. A breaking change is a new tagged struct (``exchange.v2``). Unknown fields are
