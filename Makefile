@@ -4,7 +4,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 RUN := $(UV) run --frozen
 PACKAGES := smoltbot_contracts smoltbot_config smoltbot_logging smoltbot_metrics smoltbot_resilience smoltbot_health \
-	smoltbot_db smoltbot_bus smoltbot_analysis smoltbot_testing smoltbot_gateway smoltbot_observer \
+	smoltbot_db smoltbot_web smoltbot_bus smoltbot_analysis smoltbot_testing smoltbot_gateway smoltbot_observer \
 	smoltbot_verifier smoltbot_persister smoltbot_api smoltbot_notifier smoltbot_cli
 
 # Local development defaults (override in the environment or a .env you source yourself).

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from smoltbot_testing.keys import REDIS_URL, delete_prefix_sync, unique_prefix
+from smoltbot_testing.env import REDIS_URL
 from smoltbot_testing.net import free_port, wait_for_http
 from smoltbot_testing.pg import temporary_database
 from smoltbot_testing.procs import PORT_VARS
@@ -29,10 +29,9 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def stream_prefix() -> Iterator[str]:
-    prefix = unique_prefix()
-    yield prefix
-    delete_prefix_sync(prefix)
+def stream_prefix(prefix: str) -> str:
+    """The plugin's ``prefix`` (keys deleted afterwards) under the name these tests use."""
+    return prefix
 
 
 @dataclass

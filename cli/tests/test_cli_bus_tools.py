@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from smoltbot_cli.main import cli
 from smoltbot_contracts import ExchangeV1
 from smoltbot_contracts.codec import decode_fields, to_fields
+from smoltbot_testing.dead_letters import observer_dead_letter, sealed_fields
 from smoltbot_testing.events import exchange_event
 from smoltbot_testing.keys import REDIS_URL
 
@@ -110,3 +111,44 @@ def test_replay_rewind_redelivers_acked_entries(prefix: str) -> None:
     assert "ISO time" in out
     code, _ = run(prefix, "replay", "rewind", "nope", "observer", "--to", "0")
     assert code == 2
+
+
+def test_dead_letters_written_by_the_bus_read_through_the_same_struct(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    event = exchange()
+    sealed = sealed_fields(event)
+    letter = observer_dead_letter(
+        sealed,
+        reason="exceeded 5 deliveries: RuntimeError: no",
+        deliveries=5,
+        source_id="1700000000000-0",
+    )
+    dlq_id = client.xadd(f"{prefix}dlq:exchanges", letter.to_fields()).decode()
+
+    code, out = run(prefix, "dlq", "list", "--stream", "exchanges", "--json")
+    assert code == 0
+    (row,) = json.loads(out)
+    assert row == {
+        "stream": "exchanges",
+        "dlq_id": dlq_id,
+        "type": "exchange.v1",
+        "event_id": event.event_id,
+        "reason": "exceeded 5 deliveries: RuntimeError: no",
+        "deliveries": 5,
+        "group": "observer",
+        "failed_at": letter.failed_at,
+        "source_id": "1700000000000-0",
+        "body_bytes": len(sealed[b"b"]),
+        "encrypted": True,
+    }
+
+    code, out = run(prefix, "dlq", "show", "exchanges", dlq_id, "--reveal")
+    assert code == 0  # no key configured: the sealed body cannot be opened, and says so
+    shown = json.loads(out)
+    assert shown["event"] is None
+    assert "unknown event key" in shown["decode_error"]
+
+    code, _ = run(prefix, "dlq", "redrive", "exchanges", "--id", dlq_id)
+    assert code == 0
+    ((_, back),) = client.xrange(f"{prefix}exchanges")
+    assert back == sealed  # exactly the wire fields, still sealed

@@ -7,35 +7,24 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from smoltbot_contracts import AgentV1, ExchangeMeta, ExchangeV1, Usage, ids
+from smoltbot_contracts import AgentV1, ExchangeV1, Usage, ids
 from smoltbot_contracts.codec import DecodeError, decode_fields, to_fields
 from smoltbot_contracts.schemas import render_all
+from smoltbot_testing.events import exchange_meta, messages_exchange
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 WHEN = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 
 
 def _exchange() -> ExchangeV1:
-    meta = ExchangeMeta(
+    meta = exchange_meta(
+        "test-api-key",  # agent smolt-4c806362, session 4c806362b613f749-473698
+        WHEN,
         exchange_id="0190a000-0000-7000-8000-000000000001",
-        agent_id="smolt-4c806362",
-        agent_hash="4c806362b613f749",
-        session_id="4c806362b613f749-473698",
-        provider="anthropic",
         model="claude-x",
-        path="/v1/messages",
-        status=200,
-        started_at=WHEN,
-        completed_at=WHEN,
         usage=Usage(input_tokens=3, output_tokens=5),
     )
-    return ExchangeV1(
-        event_id=meta.exchange_id,
-        meta=meta,
-        user_query="hi",
-        response_body=b"{}",
-        content_type="application/json",
-    )
+    return messages_exchange(meta, b"{}", user_query="hi")
 
 
 GOLDEN_AGENT = (

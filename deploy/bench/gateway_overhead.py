@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
+from smoltbot_testing import fake_upstream
 from smoltbot_testing.keys import REDIS_URL, delete_prefix_sync, unique_prefix
 from smoltbot_testing.net import free_port, wait_for_http
 
@@ -105,15 +106,7 @@ def main() -> int:
         "LOG_LEVEL": "warning",
     }
     fake = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "smoltbot_testing.fake_upstream",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(fake_port),
-        ],
+        fake_upstream.command(fake_port),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

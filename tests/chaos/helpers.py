@@ -1,18 +1,23 @@
-"""Shared pieces of the chaos suite: fast reclaim settings, row counts, dead letters."""
+"""Shared pieces of the chaos suite: fast reclaim settings, the pipeline, fresh agents, row
+counts, dead letters and the landed-exactly-once check."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, Protocol
+from uuid import uuid4
 
 import httpx
 import psycopg
 import redis
+from smoltbot_contracts.ids import agent_hash, agent_id
+from smoltbot_testing.env import REDIS_URL
 from smoltbot_testing.procs import ServiceSet, base_env
 
-from tests.conftest import ADMIN_TOKEN, REDIS_URL
+from tests.conftest import ADMIN_TOKEN, poll
 
 # Take over a dead consumer's entries within seconds instead of a minute.
 FAST_RECLAIM = {
@@ -21,6 +26,12 @@ FAST_RECLAIM = {
     "SMOLTBOT_BUS_BLOCK_MS": "200",
     "SMOLTBOT_ANALYZER_TIMEOUT_MS": "400",  # rules analysis is instant; keeps 3x under min-idle
 }
+
+
+def new_agent(label: str) -> tuple[str, str]:
+    """A fresh API key (``sk-<label>-<random>``) and the agent id the gateway derives from it."""
+    key = f"sk-{label}-{uuid4().hex}"
+    return key, agent_id(agent_hash(key))
 
 
 def counts(database_url: str, agent: str) -> tuple[int, int, int]:
@@ -42,6 +53,17 @@ def dead_letters(prefix: str) -> int:
         return sum(int(client.xlen(k)) for k in client.scan_iter(match=f"{prefix}dlq:*"))
     finally:
         client.close()
+
+
+def assert_landed_once(
+    database_url: str, prefix: str, agent: str, expected: tuple[int, int, int]
+) -> None:
+    """``agent``'s rows reach ``expected`` (exchanges, traces, checkpoints), are still exactly
+    that once any straggling redelivery could have landed, and nothing was dead-lettered."""
+    poll(lambda: counts(database_url, agent) == expected, timeout_s=120)
+    time.sleep(2.0)
+    assert counts(database_url, agent) == expected
+    assert dead_letters(prefix) == 0
 
 
 PIPELINE = ("persister", "verifier", "observer", "gateway")
@@ -76,6 +98,13 @@ def pipeline(
         yield stack
     finally:
         stack.stop_all()
+
+
+class StartPipeline(Protocol):
+    """The ``start_pipeline`` fixture: ``pipeline`` with this test's database, prefix, fake
+    upstream and log folder already given."""
+
+    def __call__(self, **kwargs: Any) -> AbstractContextManager[ServiceSet]: ...
 
 
 def post_message(

@@ -6,14 +6,17 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
-from smoltbot_contracts.ids import agent_hash, agent_id
-from smoltbot_testing.fake_upstream import FakeUpstream
 from smoltbot_testing.procs import ServiceSet
 
-from tests.chaos.helpers import counts, dead_letters, pipeline, post_message
+from tests.chaos.helpers import (
+    StartPipeline,
+    assert_landed_once,
+    counts,
+    new_agent,
+    post_message,
+)
 from tests.conftest import poll
 
 pytestmark = pytest.mark.chaos
@@ -22,16 +25,8 @@ CALLS = 200
 
 
 @pytest.fixture
-def services(
-    database_url: str, stream_prefix: str, fake: FakeUpstream, tmp_path: Path
-) -> Iterator[ServiceSet]:
-    with pipeline(
-        database_url=database_url,
-        prefix=stream_prefix,
-        upstream_url=fake.url,
-        log_dir=tmp_path,
-        env={"SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool")},
-    ) as stack:
+def services(start_pipeline: StartPipeline, tmp_path: Path) -> Iterator[ServiceSet]:
+    with start_pipeline(env={"SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool")}) as stack:
         yield stack
 
 
@@ -47,8 +42,7 @@ def call(gateway: str, key: str, n: int) -> int:
 def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(
     services: ServiceSet, database_url: str, stream_prefix: str, victim: str
 ) -> None:
-    key = f"sk-chaos-{uuid4().hex}"
-    agent = agent_id(agent_hash(key))
+    key, agent = new_agent("chaos")
     gateway = services.url("gateway")
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(call, gateway, key, n) for n in range(CALLS)]
@@ -60,7 +54,4 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(
     time.sleep(0.5)
     services.start(victim)  # a new process: a new consumer name, same group
 
-    poll(lambda: counts(database_url, agent) == (CALLS, CALLS, CALLS), timeout_s=120)
-    time.sleep(2.0)  # let any straggling redelivery land before the final count
-    assert counts(database_url, agent) == (CALLS, CALLS, CALLS)
-    assert dead_letters(stream_prefix) == 0
+    assert_landed_once(database_url, stream_prefix, agent, (CALLS, CALLS, CALLS))

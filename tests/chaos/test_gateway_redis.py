@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import pytest
 import redis
-from smoltbot_contracts.ids import agent_hash, agent_id
-from smoltbot_testing.fake_upstream import FakeUpstream
+from smoltbot_testing.env import REDIS_URL
 from smoltbot_testing.faults import FaultProxy
 from smoltbot_testing.procs import ServiceSet
 
-from tests.chaos.helpers import counts, dead_letters, pipeline, post_message
-from tests.conftest import REDIS_URL, poll
+from tests.chaos.helpers import (
+    StartPipeline,
+    assert_landed_once,
+    counts,
+    dead_letters,
+    new_agent,
+    post_message,
+)
+from tests.conftest import poll
 
 pytestmark = pytest.mark.chaos
 
@@ -39,20 +43,14 @@ def proxy() -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def services(
-    database_url: str, stream_prefix: str, fake: FakeUpstream, proxy: FaultProxy, tmp_path: Path
+    start_pipeline: StartPipeline, proxy: FaultProxy, tmp_path: Path
 ) -> Iterator[ServiceSet]:
     # Only the gateway talks to Redis through the fault proxy.
     gateway_env = {
         "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0",
         "SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool"),
     }
-    with pipeline(
-        database_url=database_url,
-        prefix=stream_prefix,
-        upstream_url=fake.url,
-        log_dir=tmp_path,
-        overrides={"gateway": gateway_env},
-    ) as stack:
+    with start_pipeline(overrides={"gateway": gateway_env}) as stack:
         yield stack
 
 
@@ -81,8 +79,7 @@ def spooled(services: ServiceSet) -> float:
 def test_calls_succeed_during_a_redis_outage_and_every_event_lands_once(
     services: ServiceSet, proxy: FaultProxy, database_url: str, stream_prefix: str, fault: str
 ) -> None:
-    key = f"sk-cut-{uuid4().hex}"
-    agent = agent_id(agent_hash(key))
+    key, agent = new_agent("cut")
     gateway = services.url("gateway")
     assert all(status == 200 for status, _ in burst(gateway, key, 5))
     poll(lambda: counts(database_url, agent)[0] == 5, timeout_s=60)
@@ -95,17 +92,13 @@ def test_calls_succeed_during_a_redis_outage_and_every_event_lands_once(
     poll(lambda: spooled(services) > 0, timeout_s=30)  # events went to disk, not to /dev/null
 
     proxy.set_mode("pass")
-    poll(lambda: counts(database_url, agent) == (105, 105, 105), timeout_s=120)
-    time.sleep(2.0)
-    assert counts(database_url, agent) == (105, 105, 105)
-    assert dead_letters(stream_prefix) == 0
+    assert_landed_once(database_url, stream_prefix, agent, (105, 105, 105))
 
 
 def test_gateway_sigterm_during_an_outage_spools_and_its_successor_replays(
     services: ServiceSet, proxy: FaultProxy, database_url: str, stream_prefix: str
 ) -> None:
-    key = f"sk-restart-{uuid4().hex}"
-    agent = agent_id(agent_hash(key))
+    key, agent = new_agent("restart")
     proxy.set_mode("cut")
     first = burst(services.url("gateway"), key, 50)
     assert services.terminate("gateway") == 0  # flushes or spools, never drops
@@ -113,14 +106,15 @@ def test_gateway_sigterm_during_an_outage_spools_and_its_successor_replays(
     second = burst(services.url("gateway"), key, 50, start=50)
     assert [s for s, _ in first + second] == [200] * 100
     proxy.set_mode("pass")
-    poll(lambda: counts(database_url, agent) == (100, 100, 100), timeout_s=120)
-    time.sleep(2.0)
-    assert counts(database_url, agent) == (100, 100, 100)
-    assert dead_letters(stream_prefix) == 0
+    assert_landed_once(database_url, stream_prefix, agent, (100, 100, 100))
 
 
 def test_bus_stays_under_budget_when_the_only_consumer_stops(
-    database_url: str, stream_prefix: str, fake: FakeUpstream, tmp_path: Path
+    start_pipeline: StartPipeline,
+    database_url: str,
+    stream_prefix: str,
+    redis_sync: redis.Redis,
+    tmp_path: Path,
 ) -> None:
     budget = 1_000_000
     env = {
@@ -128,32 +122,21 @@ def test_bus_stays_under_budget_when_the_only_consumer_stops(
         "SMOLTBOT_BUS_TRIM_INTERVAL_S": "0.5",
         "SMOLTBOT_SPOOL_DIR": str(tmp_path / "spool"),
     }
-    client = redis.Redis.from_url(REDIS_URL)
-    key = f"sk-budget-{uuid4().hex}"
-    agent = agent_id(agent_hash(key))
-    try:
-        with pipeline(
-            database_url=database_url,
-            prefix=stream_prefix,
-            upstream_url=fake.url,
-            log_dir=tmp_path,
-            env=env,
-        ) as stack:
-            assert stack.terminate("observer") == 0  # the exchanges group's only consumer is gone
-            big = os.urandom(12_000).hex()  # ~24 KB request, echoed back: ~50 KB per exchange
-            peak = 0
-            for n in range(80):
-                status, _ = post_message(stack.url("gateway"), key, f"{n} {big}")
-                assert status == 200
-                peak = max(peak, int(client.memory_usage(f"{stream_prefix}exchanges") or 0))
-            # Over budget the gateway spools; at most one measurement's worth of overshoot.
-            assert peak < budget * 1.3, f"bus grew to {peak} bytes (budget {budget})"
-            gateway_metrics = httpx.get(f"{stack.url('gateway')}/metrics").text
-            assert metric(gateway_metrics, "smoltbot_bus_spooled_total") > 0
-            assert re.search(r"^smoltbot_bus_over_budget 1\.0$", gateway_metrics, re.M)
+    key, agent = new_agent("budget")
+    with start_pipeline(env=env) as stack:
+        assert stack.terminate("observer") == 0  # the exchanges group's only consumer is gone
+        big = os.urandom(12_000).hex()  # ~24 KB request, echoed back: ~50 KB per exchange
+        peak = 0
+        for n in range(80):
+            status, _ = post_message(stack.url("gateway"), key, f"{n} {big}")
+            assert status == 200
+            peak = max(peak, int(redis_sync.memory_usage(f"{stream_prefix}exchanges") or 0))
+        # Over budget the gateway spools; at most one measurement's worth of overshoot.
+        assert peak < budget * 1.3, f"bus grew to {peak} bytes (budget {budget})"
+        gateway_metrics = httpx.get(f"{stack.url('gateway')}/metrics").text
+        assert metric(gateway_metrics, "smoltbot_bus_spooled_total") > 0
+        assert re.search(r"^smoltbot_bus_over_budget 1\.0$", gateway_metrics, re.M)
 
-            stack.start("observer")  # the consumer returns: backlog drains, spool replays
-            poll(lambda: counts(database_url, agent) == (80, 80, 80), timeout_s=180)
-            assert dead_letters(stream_prefix) == 0
-    finally:
-        client.close()
+        stack.start("observer")  # the consumer returns: backlog drains, spool replays
+        poll(lambda: counts(database_url, agent) == (80, 80, 80), timeout_s=180)
+        assert dead_letters(stream_prefix) == 0

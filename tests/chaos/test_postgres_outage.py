@@ -6,17 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import urlsplit
-from uuid import uuid4
 
 import httpx
 import pytest
-from smoltbot_contracts.ids import agent_hash, agent_id
-from smoltbot_testing.fake_upstream import FakeUpstream
 from smoltbot_testing.faults import FaultProxy
 
-from tests.chaos.helpers import counts, dead_letters, pipeline, post_message
+from tests.chaos.helpers import StartPipeline, counts, dead_letters, new_agent, post_message
 from tests.conftest import poll
 
 pytestmark = pytest.mark.chaos
@@ -30,22 +26,13 @@ def pg_proxy(database_url: str) -> Iterator[FaultProxy]:
 
 
 def test_persister_holds_events_through_a_postgres_outage(
-    database_url: str,
-    stream_prefix: str,
-    fake: FakeUpstream,
-    pg_proxy: FaultProxy,
-    tmp_path: Path,
+    start_pipeline: StartPipeline, database_url: str, stream_prefix: str, pg_proxy: FaultProxy
 ) -> None:
     parts = urlsplit(database_url)
     proxied = parts._replace(netloc=f"{parts.username}@127.0.0.1:{pg_proxy.port}").geturl()
-    key = f"sk-pg-{uuid4().hex}"
-    agent = agent_id(agent_hash(key))
+    key, agent = new_agent("pg")
     # A counted retry would dead-letter almost at once with 2 deliveries.
-    with pipeline(
-        database_url=database_url,
-        prefix=stream_prefix,
-        upstream_url=fake.url,
-        log_dir=tmp_path,
+    with start_pipeline(
         env={"SMOLTBOT_BUS_MAX_DELIVERIES": "2"},
         overrides={"persister": {"DATABASE_URL": proxied}},
     ) as stack:

@@ -11,12 +11,14 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from smoltbot_contracts import AgentV1, ExchangeMeta, ExchangeV1, Usage
+from smoltbot_contracts import AgentV1
 from smoltbot_contracts.codec import to_fields
-from smoltbot_contracts.ids import agent_hash, agent_id, checkpoint_id, session_id, uuid7
+from smoltbot_contracts.ids import checkpoint_id, uuid7
+from smoltbot_testing.env import REDIS_URL
+from smoltbot_testing.events import exchange_meta, messages_exchange
 from smoltbot_testing.procs import ServiceSet, base_env
 
-from tests.conftest import ADMIN_TOKEN, REDIS_URL, poll
+from tests.conftest import ADMIN_TOKEN, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -61,46 +63,25 @@ def anthropic_body() -> bytes:
 
 
 def test_three_deliveries_of_one_exchange_make_one_row_each(
-    workers: ServiceSet, database_url: str, stream_prefix: str
+    workers: ServiceSet, database_url: str, stream_prefix: str, redis_sync: redis.Redis
 ) -> None:
-    hash16 = agent_hash("sk-idempotent")
-    agent = agent_id(hash16)
     now = datetime.now(UTC)
-    eid = uuid7()
-    meta = ExchangeMeta(
-        exchange_id=eid,
-        agent_id=agent,
-        agent_hash=hash16,
-        session_id=session_id(hash16, now),
-        provider="anthropic",
-        model="claude-test",
-        path="/v1/messages",
-        status=200,
-        started_at=now,
-        completed_at=now,
-        usage=Usage(),
+    meta = exchange_meta("sk-idempotent", now)
+    eid = meta.exchange_id
+    exchange = messages_exchange(meta, anthropic_body(), user_query="Summarise this")
+    agent = AgentV1(
+        event_id=uuid7(), agent_id=meta.agent_id, agent_hash=meta.agent_hash, seen_at=now
     )
-    exchange = ExchangeV1(
-        event_id=eid,
-        meta=meta,
-        user_query="Summarise this",
-        response_body=anthropic_body(),
-        content_type="application/json",
-    )
-    client = redis.Redis.from_url(REDIS_URL)
-    client.xadd(
-        f"{stream_prefix}agents",
-        to_fields(AgentV1(event_id=uuid7(), agent_id=agent, agent_hash=hash16, seen_at=now)),
-    )
+    redis_sync.xadd(f"{stream_prefix}agents", to_fields(agent))
     for _ in range(3):
-        client.xadd(f"{stream_prefix}exchanges", to_fields(exchange))
+        redis_sync.xadd(f"{stream_prefix}exchanges", to_fields(exchange))
 
     # All three deliveries made it through every stage...
-    poll(lambda: client.xlen(f"{stream_prefix}verdicts") == 3, timeout_s=60)
+    poll(lambda: redis_sync.xlen(f"{stream_prefix}verdicts") == 3, timeout_s=60)
     poll(
         lambda: (
-            client.xpending(f"{stream_prefix}verdicts", "persister")["pending"] == 0
-            and client.xinfo_groups(f"{stream_prefix}verdicts")[0]["lag"] == 0
+            redis_sync.xpending(f"{stream_prefix}verdicts", "persister")["pending"] == 0
+            and redis_sync.xinfo_groups(f"{stream_prefix}verdicts")[0]["lag"] == 0
         ),
         timeout_s=60,
     )
@@ -118,4 +99,4 @@ def test_three_deliveries_of_one_exchange_make_one_row_each(
     assert row[:3] == (1, 1, 1)
     assert row[3] == checkpoint_id(eid)  # derived from the event id, not random
     assert row[4] == now  # the exchange's completion time, not "now" at the verifier
-    assert sum(client.xlen(k) for k in client.scan_iter(match=f"{stream_prefix}dlq:*")) == 0
+    assert sum(redis_sync.xlen(k) for k in redis_sync.scan_iter(match=f"{stream_prefix}dlq:*")) == 0

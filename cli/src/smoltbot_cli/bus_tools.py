@@ -15,46 +15,40 @@ from typing import Any
 import click
 import msgspec
 import redis
-from smoltbot_bus import EventCipher
-from smoltbot_config import CommonSettings, SettingsError, load_settings
+from smoltbot_bus import DeadLetter, EventCipher
+from smoltbot_config import CommonSettings, load_settings_or_exit
 from smoltbot_contracts.codec import DecodeError, decode_fields
 from smoltbot_contracts.streams import ALL_STREAMS, dlq_key, stream_key
 
 from smoltbot_cli.tables import render_table
 
-_KEEP_ON_REDRIVE = (b"t", b"id", b"b", b"k")
-
 
 def _settings() -> CommonSettings:
-    try:
-        return load_settings(CommonSettings)
-    except SettingsError as exc:
-        click.echo(f"smoltbot: {exc}", err=True)
-        sys.exit(2)
+    return load_settings_or_exit(CommonSettings, "cli")
 
 
 def _client(settings: CommonSettings) -> Any:
-    """A sync Redis client (typed loosely: redis-py's stream reply types are unions of shapes)."""
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    """A sync Redis client (typed loosely: redis-py's stream reply types are unions of shapes).
+
+    Connecting gives up after a few seconds, so an unreachable Redis is reported, not waited on.
+    """
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
 
 
-def _text(fields: dict[bytes, bytes], key: str) -> str:
-    return fields.get(key.encode(), b"").decode(errors="replace")
-
-
-def _entry_row(stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
+def _entry_row(stream: str, entry_id: bytes, letter: DeadLetter) -> dict[str, Any]:
+    """What ``dlq list``/``dlq show`` print of a dead letter: never its body."""
     return {
         "stream": stream,
         "dlq_id": entry_id.decode(),
-        "type": _text(fields, "t"),
-        "event_id": _text(fields, "id"),
-        "reason": _text(fields, "reason"),
-        "deliveries": int(_text(fields, "deliveries") or 0),
-        "group": _text(fields, "group"),
-        "failed_at": _text(fields, "failed_at"),
-        "source_id": _text(fields, "source_id"),
-        "body_bytes": len(fields.get(b"b", b"")),
-        "encrypted": b"k" in fields,
+        "type": letter.event_type,
+        "event_id": letter.event_id,
+        "reason": letter.reason,
+        "deliveries": letter.deliveries,
+        "group": letter.group,
+        "failed_at": letter.failed_at,
+        "source_id": letter.source_id,
+        "body_bytes": len(letter.b or b""),
+        "encrypted": letter.encrypted,
     }
 
 
@@ -87,7 +81,7 @@ def dlq_list(stream: str | None, limit: int, as_json: bool) -> None:
         for entry_id, fields in client.xrevrange(
             dlq_key(settings.stream_prefix, name), count=limit
         ):
-            rows.append(_entry_row(name, entry_id, fields))
+            rows.append(_entry_row(name, entry_id, DeadLetter.from_fields(fields)))
     if as_json:
         click.echo(msgspec.json.encode(rows).decode())
         return
@@ -123,16 +117,18 @@ def dlq_show(stream: str, dlq_id: str, reveal: bool) -> None:
         click.echo(f"no dead letter {dlq_id} on {stream}", err=True)
         sys.exit(1)
     entry_id, fields = found[0]
-    out: dict[str, Any] = _entry_row(stream, entry_id, fields)
+    letter = DeadLetter.from_fields(fields)
+    out: dict[str, Any] = _entry_row(stream, entry_id, letter)
     if reveal:
         cipher = EventCipher.from_settings(settings.event_key, settings.event_keys_retired)
+        wire = letter.event_fields()
         try:
-            event = decode_fields(fields, cipher.open(fields))
+            event = decode_fields(wire, cipher.open(wire))
             out["event"] = msgspec.to_builtins(event)
         except DecodeError as exc:
             out["event"] = None
             out["decode_error"] = str(exc)
-            out["body_hex"] = fields.get(b"b", b"")[:4096].hex()
+            out["body_hex"] = (letter.b or b"")[:4096].hex()
     else:
         out["body"] = f"<redacted: {out['body_bytes']} bytes; use --reveal to decode>"
     click.echo(msgspec.json.format(msgspec.json.encode(out), indent=2).decode())
@@ -170,7 +166,7 @@ def dlq_redrive(stream: str, ids: tuple[str, ...], everything: bool, dry_run: bo
             if dry_run:
                 continue
             pipe = client.pipeline(transaction=True)
-            pipe.xadd(skey, {k: v for k, v in fields.items() if k in _KEEP_ON_REDRIVE})
+            pipe.xadd(skey, DeadLetter.from_fields(fields).event_fields())
             pipe.xdel(dkey, entry_id)
             pipe.execute()
     verb = "would re-drive" if dry_run else "re-drove"

@@ -9,30 +9,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import re
 import sys
 from pathlib import Path
-from typing import get_args
 
 import click
-from smoltbot_config import PostgresUrl
+import msgspec
+from smoltbot_config import PostgresUrl, load_settings_or_exit
 from smoltbot_db import DbError, MigrationReport, run_migrations
 
 __all__ = ["migrate_command"]
 
-_EXIT_CONFIG = 2
 _EXIT_FAILED = 1
 
 
-def _url_problem(url: str | None) -> str | None:
-    """Why ``url`` is unusable, without echoing it (it usually holds a password)."""
-    if not url:
-        return "required but not set (pass --database-url or set DATABASE_URL)"
-    # The same pattern the services validate DATABASE_URL with (smoltbot_config.PostgresUrl).
-    pattern: str = get_args(PostgresUrl)[1].pattern
-    if not re.match(pattern, url):
-        return "expected a postgresql:// or postgres:// URL"
-    return None
+class MigrateSettings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
+    """Validated like the services' own ``DATABASE_URL``; ``--database-url`` stands in for it."""
+
+    database_url: PostgresUrl
 
 
 def _table(report: MigrationReport) -> str:
@@ -109,11 +102,8 @@ def migrate_command(
     \b
     Exit codes: 0 done (or nothing to do), 1 failed, 2 bad configuration.
     """
-    problem = _url_problem(database_url)
-    if problem is not None:
-        click.echo(f"smoltbot migrate: invalid configuration: DATABASE_URL ({problem})", err=True)
-        sys.exit(_EXIT_CONFIG)
-    assert database_url is not None
+    given = {} if database_url is None else {"DATABASE_URL": database_url}
+    settings = load_settings_or_exit(MigrateSettings, "migrate", given)  # exits 2 when bad
 
     def progress(line: str) -> None:
         click.echo(line, err=as_json)
@@ -121,7 +111,7 @@ def migrate_command(
     try:
         report = asyncio.run(
             run_migrations(
-                database_url,
+                settings.database_url,
                 directory=migrations_dir,
                 dry_run=dry_run,
                 connect_attempts=connect_attempts,

@@ -2,9 +2,9 @@
 
 Each service is started with its only entrypoint, ``python -m smoltbot_<service>``, exactly as the
 images, compose and the chart run it. A child that crashes is restarted with backoff; a child that
-exits 2 (bad configuration) stops everything, because restarting cannot fix it. On SIGINT/SIGTERM
-children are stopped in pipeline order — front doors first, then each worker after its producer —
-so every worker can drain what the previous one published.
+exits 2 (bad configuration) stops everything, and ``up`` exits 2 too, because restarting cannot
+fix it. On SIGINT/SIGTERM children are stopped in pipeline order — front doors first, then each
+worker after its producer — so every worker can drain what the previous one published.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from smoltbot_config import CONFIG_ERROR_EXIT
+from smoltbot_resilience import Backoff, sleep_or_stop
+
 log = logging.getLogger("smoltbot.up")
 
 SERVICES = ("gateway", "observer", "verifier", "persister", "notifier", "api")
@@ -33,7 +36,8 @@ STOP_ORDER = (
     "notifier",
     "fake-upstream",
 )
-CONFIG_ERROR_EXIT = 2
+# A child that ran this long before crashing had a fresh crash, not a crash loop.
+STABLE_AFTER_S = 30.0
 
 
 @dataclass
@@ -59,15 +63,10 @@ def service_argv(service: str) -> list[str]:
 
 
 def fake_upstream_argv(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "smoltbot_testing.fake_upstream",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    # Imported here: only `smoltbot up --fake-upstream` needs the test tooling (and aiohttp).
+    from smoltbot_testing.fake_upstream import command  # noqa: PLC0415
+
+    return command(port)
 
 
 class Supervisor:
@@ -96,7 +95,7 @@ class Supervisor:
         log.info("started", extra={"child": child.name, "pid": child.process.pid})
 
     async def _watch(self, child: Child) -> None:
-        backoff = 0.5
+        backoff = Backoff(0.5, self.max_backoff_s)
         while not self._stopping.is_set():
             await self._spawn(child)
             assert child.process is not None
@@ -109,16 +108,16 @@ class Supervisor:
                 log.error("configuration error; stopping everything", extra={"child": child.name})
                 self.request_stop()
                 return
-            if time.monotonic() - child.started_at > 30:
-                backoff = 0.5  # it ran for a while: a fresh crash, not a crash loop
+            if time.monotonic() - child.started_at > STABLE_AFTER_S:
+                backoff.reset()
+            delay = backoff.next()
             child.restarts += 1
             log.warning(
                 "child exited; restarting",
-                extra={"child": child.name, "code": code, "in_s": backoff},
+                extra={"child": child.name, "code": code, "in_s": delay},
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff)
-            backoff = min(backoff * 2, self.max_backoff_s)
+            if await sleep_or_stop(delay, self._stopping):
+                return
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -154,7 +153,7 @@ class Supervisor:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        return 1 if self.fatal else 0
+        return CONFIG_ERROR_EXIT if self.fatal else 0
 
 
 def build_children(

@@ -204,8 +204,9 @@ class AnalysisMetadata(msgspec.Struct, frozen=True, kw_only=True):
     extraction_confidence: float = 0.0
 
 
-class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
-    """AIP integrity checkpoint. ``timestamp`` is the exchange's completion time, never "now"."""
+class CheckpointCore(msgspec.Struct, frozen=True, kw_only=True):
+    """What identifies a checkpoint and its verdict: shared by the event and the API's row.
+    ``timestamp`` is the exchange's completion time, never "now"."""
 
     checkpoint_id: str
     agent_id: str
@@ -216,6 +217,11 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     provider: str
     model: str
     verdict: Verdict
+
+
+class Checkpoint(CheckpointCore, frozen=True, kw_only=True):
+    """AIP integrity checkpoint as the verifier decided it."""
+
     concerns: list[Concern] = msgspec.field(default_factory=list)
     reasoning_summary: str = ""
     conscience_context: ConscienceContext = msgspec.field(default_factory=ConscienceContext)

@@ -9,6 +9,8 @@ import aip
 import pytest
 from smoltbot_analysis import apply_gate, derive_action, derive_verdict
 
+from libs.analysis.tests.analysis_testkit import check_integrity
+
 
 @dataclass(frozen=True)
 class C:
@@ -92,29 +94,6 @@ def _analysis(verdict: str, concerns: list[dict[str, str]], depth: str = "standa
     )
 
 
-def _check(text: str) -> aip.IntegrityCheckpoint:
-    return aip.check_integrity(
-        aip.CheckIntegrityInput(
-            analysis_response=text,
-            thinking=aip.ThinkingInput(
-                hash="0" * 64,
-                provider="anthropic",
-                model="m",
-                tokens_original=10,
-                tokens_analyzed=10,
-                truncated=False,
-                confidence=1.0,
-            ),
-            agent_id="a",
-            card_id="c",
-            session_id="s",
-            window_position=aip.WindowPosition(index=0, window_size=1),
-            analysis_model="m",
-            analysis_duration_ms=0.0,
-        )
-    )
-
-
 AIP_CASES = [
     (_analysis("clear", [], "surface"), "clear", "continue", True),
     (
@@ -162,7 +141,7 @@ AIP_CASES = [
 def test_aip_fixtures_through_package_and_gate(
     text: str, verdict: str, action: str, proceed: bool
 ) -> None:
-    checkpoint = _check(text)
+    checkpoint = check_integrity(text)
     decision = apply_gate(checkpoint.verdict, checkpoint.concerns)
     assert (decision.verdict, decision.recommended_action, decision.proceed) == (
         verdict,
@@ -174,7 +153,7 @@ def test_aip_fixtures_through_package_and_gate(
 
 
 def test_fenced_alias_category_becomes_autonomy_violation() -> None:
-    checkpoint = _check(AIP_CASES[-1][0])
+    checkpoint = check_integrity(AIP_CASES[-1][0])
     assert [c.category for c in checkpoint.concerns] == ["prompt_injection", "autonomy_violation"]
 
 
@@ -183,4 +162,4 @@ def test_unknown_category_is_rejected_by_the_package() -> None:
         "review_needed", [{"category": "some_new_uncanonical_category", "severity": "low"}]
     )
     with pytest.raises(ValueError, match="Invalid concern category"):
-        _check(bad)
+        check_integrity(bad)

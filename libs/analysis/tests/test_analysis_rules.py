@@ -18,6 +18,8 @@ from smoltbot_analysis import (
     make_analyzer,
 )
 
+from libs.analysis.tests.analysis_testkit import check_integrity
+
 CARD = aip_card_view(
     {
         "card_id": "ac-full",
@@ -225,25 +227,12 @@ async def test_output_is_valid_aip_analysis_and_agrees_with_gate() -> None:
         result = await RulesIntegrityAnalyzer().analyze(
             AnalysisRequest(thinking=thinking, card=CARD, conscience_values=DEFAULTS)
         )
-        checkpoint = aip.check_integrity(
-            aip.CheckIntegrityInput(
-                analysis_response=result.text,
-                thinking=aip.ThinkingInput(
-                    hash=aip.hash_thinking_block(thinking),
-                    provider="anthropic",
-                    model="m",
-                    tokens_original=1,
-                    tokens_analyzed=1,
-                    truncated=False,
-                    confidence=1.0,
-                ),
-                agent_id="a",
-                card_id="c",
-                session_id="s",
-                window_position=aip.WindowPosition(index=0, window_size=1),
-                analysis_model=result.model,
-                analysis_duration_ms=result.duration_ms,
-            )
+        checkpoint = check_integrity(
+            result.text,
+            thinking_hash=aip.hash_thinking_block(thinking),
+            tokens=1,
+            analysis_model=result.model,
+            analysis_duration_ms=result.duration_ms,
         )
         assert checkpoint.cross_validation_warnings is None
         assert apply_gate(checkpoint.verdict, checkpoint.concerns).analyzer_verdict is None

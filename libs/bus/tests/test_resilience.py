@@ -14,7 +14,6 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from smoltbot_bus import (
     BusUnavailable,
-    CircuitBreaker,
     Consumer,
     ConsumerConfig,
     Delivery,
@@ -27,15 +26,30 @@ from smoltbot_bus import (
     redis_client,
     trim_stream,
 )
+from smoltbot_bus._heartbeat import beat_group
 from smoltbot_bus._spool import encode_record, read_records
-from smoltbot_bus._streams import beat_group, export_lag, remove_idle_consumers
+from smoltbot_bus._streams import export_lag, remove_idle_consumers
 from smoltbot_contracts import ExchangeV1
 from smoltbot_contracts.codec import DecodeError, decode_fields, to_fields
 from smoltbot_contracts.ids import uuid7
 from smoltbot_contracts.streams import stream_key
+from smoltbot_resilience import CircuitBreaker
 from smoltbot_testing.events import agent_event as agent
 from smoltbot_testing.events import exchange_event as exchange
 from smoltbot_testing.faults import FaultProxy, RedisServer
+
+from libs.bus.tests.bus_testkit import (
+    Record,
+    Slow,
+    add,
+    event_ids,
+    fast_config,
+    nothing,
+    pending,
+    read_unacked,
+    running,
+    until,
+)
 
 # ---------------------------------------------------------------- spool file format
 
@@ -266,8 +280,7 @@ async def test_stale_group_is_ignored_by_the_trimmer(redis: Redis, prefix: str) 
     key = stream_key(prefix, "agents")
     for i in range(300):
         await redis.xadd(key, {b"n": b"x"}, id=f"{1000 + i}-0")
-    await redis.xgroup_create(key, "abandoned", id="0")
-    await redis.xreadgroup("abandoned", "gone", {key: ">"}, count=10)
+    await read_unacked(redis, key, "gone", group="abandoned", count=10)
     # no heartbeat key: nobody has consumed for longer than the stale limit
     await trim_stream(redis, prefix, "agents", retention_ms=1)
     assert int(await redis.xlen(key)) < 300
@@ -277,39 +290,16 @@ async def test_stale_group_is_ignored_by_the_trimmer(redis: Redis, prefix: str) 
 
 
 async def test_slow_handler_is_not_reclaimed_by_another_consumer(redis: Redis, prefix: str) -> None:
-    await redis.xadd(
-        stream_key(prefix, "agents"), {**__import__("smoltbot_contracts").to_fields(agent(1))}
-    )
-    handled_by: list[str] = []
-    cfg = ConsumerConfig(
-        group="g",
-        streams=["agents"],
-        block_ms=20,
-        claim_interval_s=0.05,
-        min_idle_ms=150,
-        max_deliveries=5,
-    )
-
-    def handler_for(name: str, delay: float):  # type: ignore[no-untyped-def]
-        async def handle(batch: Sequence[Delivery]) -> Sequence[Output]:
-            handled_by.append(name)
-            await asyncio.sleep(delay)
-            return []
-
-        return handle
-
-    slow = Consumer(redis, prefix, cfg, handler_for("slow", 0.8), consumer_name="slow")
-    task = asyncio.create_task(slow.run())
-    while not handled_by:
-        await asyncio.sleep(0.01)
-    thief = Consumer(redis, prefix, cfg, handler_for("thief", 0), consumer_name="thief")
-    thief_task = asyncio.create_task(thief.run())
-    await asyncio.sleep(1.0)  # well past min_idle while the slow handler runs
-    slow.stop()
-    thief.stop()
-    await asyncio.gather(task, thief_task)
-    assert handled_by == ["slow"]
-    assert int((await redis.xpending(stream_key(prefix, "agents"), "g"))["pending"]) == 0
+    key = stream_key(prefix, "agents")
+    await add(redis, key, [agent(1)])
+    cfg = fast_config(min_idle_ms=150, max_deliveries=5)
+    slow, thief = Slow(0.8), Slow(0)
+    async with running(Consumer(redis, prefix, cfg, slow, consumer_name="slow")):
+        await slow.started.wait()
+        async with running(Consumer(redis, prefix, cfg, thief, consumer_name="thief")):
+            await asyncio.sleep(1.0)  # well past min_idle while the slow handler runs
+    assert (slow.calls, thief.calls) == (1, 0)
+    assert await pending(redis, key) == 0
 
 
 # ---------------------------------------------------------------- gauges and consumer hygiene
@@ -318,10 +308,8 @@ async def test_slow_handler_is_not_reclaimed_by_another_consumer(redis: Redis, p
 async def test_lag_pending_and_oldest_age_gauges(redis: Redis, prefix: str) -> None:
     key = stream_key(prefix, "agents")
     old = await redis.xadd(key, to_fields(agent(1)), id=f"{int(time.time() * 1000) - 5000}-0")
-    for i in range(4):
-        await redis.xadd(key, to_fields(agent(i + 2)))
-    await redis.xgroup_create(key, "g", id="0")
-    await redis.xreadgroup("g", "c", {key: ">"}, count=2)  # 2 pending, 3 unread
+    await add(redis, key, [agent(i + 2) for i in range(4)])
+    await read_unacked(redis, key, "c", count=2)  # 2 pending, 3 unread
     await export_lag(redis, key, "agents", "g")
     labels = {"stream": "agents", "group": "g"}
     assert REGISTRY.get_sample_value("smoltbot_bus_lag", labels) == 3
@@ -334,9 +322,8 @@ async def test_lag_pending_and_oldest_age_gauges(redis: Redis, prefix: str) -> N
 
 async def test_idle_consumers_without_pending_are_removed(redis: Redis, prefix: str) -> None:
     key = stream_key(prefix, "agents")
-    await redis.xadd(key, to_fields(agent(1)))
-    await redis.xgroup_create(key, "g", id="0")
-    await redis.xreadgroup("g", "holder", {key: ">"}, count=1)  # keeps a pending entry
+    await add(redis, key, [agent(1)])
+    await read_unacked(redis, key, "holder")  # keeps a pending entry
     await redis.xgroup_createconsumer(key, "g", "idle")  # a dead consumer with 0 pending
     await redis.xgroup_createconsumer(key, "g", "me")
     await asyncio.sleep(0.05)
@@ -348,9 +335,8 @@ async def test_idle_consumers_without_pending_are_removed(redis: Redis, prefix: 
 
 async def test_entries_trimmed_while_pending_are_counted_as_lost(redis: Redis, prefix: str) -> None:
     key = stream_key(prefix, "agents")
-    await redis.xadd(key, to_fields(agent(1)))
-    await redis.xgroup_create(key, "g", id="0")
-    await redis.xreadgroup("g", "dead", {key: ">"}, count=1)
+    await add(redis, key, [agent(1)])
+    await read_unacked(redis, key, "dead")
     await redis.xtrim(key, maxlen=0)  # an operator (or a bad trim) removed it while pending
     before = (
         REGISTRY.get_sample_value(
@@ -358,22 +344,17 @@ async def test_entries_trimmed_while_pending_are_counted_as_lost(redis: Redis, p
         )
         or 0
     )
-    handled: list[str] = []
-
-    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
-        handled.extend(d.entry_id for d in batch)
-        return []
-
+    handled = Record(lambda d: d.entry_id)
     cfg = ConsumerConfig(group="g", streams=["agents"], block_ms=20, min_idle_ms=10)
-    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c2")
+    consumer = Consumer(redis, prefix, cfg, handled, consumer_name="c2")
     await asyncio.sleep(0.05)
     await consumer.claim_idle()
     after = REGISTRY.get_sample_value(
         "smoltbot_bus_entries_total", {"stream": "agents", "outcome": "lost"}
     )
     assert after == before + 1
-    assert handled == []
-    assert int((await redis.xpending(key, "g"))["pending"]) == 0
+    assert handled.seen == []
+    assert await pending(redis, key) == 0
 
 
 async def test_housekeeping_expires_old_dead_letters(redis: Redis, prefix: str) -> None:
@@ -383,13 +364,9 @@ async def test_housekeeping_expires_old_dead_letters(redis: Redis, prefix: str) 
         await redis.xadd(dlq, {b"reason": b"x"}, id=f"{old_ms + i}-0")
     await redis.xadd(dlq, {b"reason": b"recent"})
     cfg = ConsumerConfig(group="g", streams=["agents"], dlq_retention_s=7 * 24 * 3600)
-
-    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
-        return []
-
-    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c")
-    await consumer.ensure_groups()
-    await consumer.housekeeping()
+    consumer = Consumer(redis, prefix, cfg, nothing, consumer_name="c")
+    await consumer.reader.ensure_groups()
+    await consumer.housekeeper.run_once()
     remaining = await redis.xrange(dlq)
     assert remaining[-1][1][b"reason"] == b"recent"
     assert len(remaining) < 201  # week-old dead letters went (approximate trim: whole nodes)
@@ -399,28 +376,17 @@ async def test_heartbeat_never_steals_back_an_entry_a_peer_took_over(
     redis: Redis, prefix: str
 ) -> None:
     key = stream_key(prefix, "agents")
-    await redis.xadd(key, to_fields(agent(1)))
-    started = asyncio.Event()
-
-    async def slow(batch: Sequence[Delivery]) -> Sequence[Output]:
-        started.set()
-        await asyncio.sleep(0.6)
-        return []
-
-    cfg = ConsumerConfig(
-        group="g", streams=["agents"], block_ms=20, claim_interval_s=60, min_idle_ms=150
-    )
-    consumer = Consumer(redis, prefix, cfg, slow, consumer_name="slow")
-    task = asyncio.create_task(consumer.run())
-    await started.wait()
-    (entry,) = await redis.xpending_range(key, "g", min="-", max="+", count=1)
-    # A peer took it over (e.g. the heartbeat was late past min-idle).
-    await redis.xclaim(key, "g", "peer", min_idle_time=0, message_ids=[entry["message_id"]])
-    await asyncio.sleep(0.3)  # several heartbeat intervals
-    (after,) = await redis.xpending_range(key, "g", min="-", max="+", count=1)
-    assert after["consumer"] == b"peer"
-    consumer.stop()
-    await task
+    await add(redis, key, [agent(1)])
+    slow = Slow(0.6)
+    cfg = fast_config(claim_interval_s=60, min_idle_ms=150)
+    async with running(Consumer(redis, prefix, cfg, slow, consumer_name="slow")):
+        await slow.started.wait()
+        (entry,) = await redis.xpending_range(key, "g", min="-", max="+", count=1)
+        # A peer took it over (e.g. the heartbeat was late past min-idle).
+        await redis.xclaim(key, "g", "peer", min_idle_time=0, message_ids=[entry["message_id"]])
+        await asyncio.sleep(0.3)  # several heartbeat intervals
+        (after,) = await redis.xpending_range(key, "g", min="-", max="+", count=1)
+        assert after["consumer"] == b"peer"
 
 
 # ---------------------------------------------------------------- review fixes
@@ -431,8 +397,7 @@ async def test_a_group_holding_a_batch_through_an_outage_is_not_stale(
 ) -> None:
     key = stream_key(prefix, "agents")
     events = [agent(i) for i in range(5)]
-    for e in events:
-        await redis.xadd(key, to_fields(e))
+    await add(redis, key, events)
     outage = {"until": time.monotonic() + 2.5}
     handled: list[str] = []
 
@@ -442,49 +407,27 @@ async def test_a_group_holding_a_batch_through_an_outage_is_not_stale(
         handled.extend(d.event.event_id for d in batch)
         return []
 
-    cfg = ConsumerConfig(
-        group="persister",
-        streams=["agents"],
-        block_ms=20,
-        claim_interval_s=0.1,
-        min_idle_ms=300,
-        stale_group_s=1,
-    )
-    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="p1")
-    task = asyncio.create_task(consumer.run())
-    await asyncio.sleep(1.8)  # longer than stale_group_s while the batch is held
-    await trim_stream(redis, prefix, "agents", retention_ms=1, under_pressure=True)
-    assert int(await redis.xlen(key)) == 5  # the busy group's unacked entries survived
-    while len(handled) < 5:
-        await asyncio.sleep(0.05)
-    consumer.stop()
-    await task
+    cfg = fast_config(group="persister", claim_interval_s=0.1, min_idle_ms=300, stale_group_s=1)
+    async with running(Consumer(redis, prefix, cfg, handler, consumer_name="p1")):
+        await asyncio.sleep(1.8)  # longer than stale_group_s while the batch is held
+        await trim_stream(redis, prefix, "agents", retention_ms=1, under_pressure=True)
+        assert int(await redis.xlen(key)) == 5  # the busy group's unacked entries survived
+        await until(lambda: len(handled) >= 5, timeout=60, every=0.05)
     assert handled == [e.event_id for e in events]
 
 
 async def test_consumer_recreates_a_vanished_group(redis: Redis, prefix: str) -> None:
     key = stream_key(prefix, "agents")
-    seen: list[str] = []
-
-    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
-        seen.extend(d.event.event_id for d in batch)
-        return []
-
+    seen = event_ids()
     cfg = ConsumerConfig(group="g", streams=["agents"], block_ms=20)
-    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c")
-    task = asyncio.create_task(consumer.run())
-    await redis.xadd(key, to_fields(agent(1)))
-    while len(seen) < 1:
-        await asyncio.sleep(0.02)
-    await redis.delete(key)  # e.g. Redis restored without its AOF
-    later = agent(2)
-    await asyncio.sleep(0.3)
-    await redis.xadd(key, to_fields(later))
-    async with asyncio.timeout(10):
-        while later.event_id not in seen:
-            await asyncio.sleep(0.05)
-    consumer.stop()
-    await task
+    async with running(Consumer(redis, prefix, cfg, seen, consumer_name="c")):
+        await add(redis, key, [agent(1)])
+        await until(lambda: len(seen.seen) >= 1, timeout=60)
+        await redis.delete(key)  # e.g. Redis restored without its AOF
+        later = agent(2)
+        await asyncio.sleep(0.3)
+        await add(redis, key, [later])
+        await until(lambda: later.event_id in seen.seen, every=0.05)
 
 
 async def test_dead_letters_of_body_streams_stay_encrypted(redis: Redis, prefix: str) -> None:
@@ -496,36 +439,27 @@ async def test_dead_letters_of_body_streams_stay_encrypted(redis: Redis, prefix:
         raise InvalidEvent("cannot handle")
 
     cfg = ConsumerConfig(group="observer", streams=["exchanges"], block_ms=20)
-    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c", cipher=cipher)
-    task = asyncio.create_task(consumer.run())
-    async with asyncio.timeout(10):
-        while not await redis.xlen(f"{prefix}dlq:exchanges"):
-            await asyncio.sleep(0.02)
-    consumer.stop()
-    await task
+    async with running(Consumer(redis, prefix, cfg, handler, consumer_name="c", cipher=cipher)):
+        await until(lambda: redis.xlen(f"{prefix}dlq:exchanges"))
     ((_, dead),) = await redis.xrange(f"{prefix}dlq:exchanges")
     assert b"k" in dead
     assert b"secret response bytes" not in dead[b"b"]
 
 
 async def test_outputs_to_untrimmed_streams_are_bounded(redis: Redis, prefix: str) -> None:
-    for i in range(300):
-        await redis.xadd(stream_key(prefix, "agents"), to_fields(agent(i)))
+    src = stream_key(prefix, "agents")
+    await add(redis, src, [agent(i) for i in range(300)])
 
     async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
         return [Output("replies:gw-1", d.event, maxlen=50, ttl_s=600) for d in batch]
 
+    async def drained() -> bool:
+        groups = await redis.xinfo_groups(src)
+        return bool(groups) and groups[0]["lag"] == 0 and groups[0]["pending"] == 0
+
     cfg = ConsumerConfig(group="g", streams=["agents"], block_ms=20)
-    consumer = Consumer(redis, prefix, cfg, handler, consumer_name="c")
-    task = asyncio.create_task(consumer.run())
-    async with asyncio.timeout(10):
-        while True:
-            groups = await redis.xinfo_groups(stream_key(prefix, "agents"))
-            if groups and groups[0]["lag"] == 0 and groups[0]["pending"] == 0:
-                break
-            await asyncio.sleep(0.05)
-    consumer.stop()
-    await task
+    async with running(Consumer(redis, prefix, cfg, handler, consumer_name="c")):
+        await until(drained, every=0.05)
     replies = stream_key(prefix, "replies:gw-1")
     assert int(await redis.xlen(replies)) < 300
     assert 0 < int(await redis.ttl(replies)) <= 600

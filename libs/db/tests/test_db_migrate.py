@@ -34,6 +34,14 @@ def _packaged_dir(tmp_path: Path) -> Path:
     return dst
 
 
+def _write_sql(directory: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` (file name: SQL) into ``directory``, created if missing; the directory."""
+    directory.mkdir(exist_ok=True)
+    for name, sql in files.items():
+        (directory / name).write_text(sql)
+    return directory
+
+
 def test_packaged_migrations_are_found_in_name_order() -> None:
     names = [m.filename for m in load_migrations()]
     assert names
@@ -86,13 +94,14 @@ async def test_dry_run_applies_nothing(fresh_db_url: str, tmp_path: Path) -> Non
 async def test_edited_applied_migration_fails_naming_the_file(
     fresh_db_url: str, tmp_path: Path
 ) -> None:
-    directory = tmp_path / "m"
-    directory.mkdir()
-    (directory / "0001_a.sql").write_text("CREATE TABLE a (id int);")
+    directory = _write_sql(tmp_path / "m", {"0001_a.sql": "CREATE TABLE a (id int);"})
     await run_migrations(fresh_db_url, directory=directory)
 
-    (directory / "0001_a.sql").write_text("CREATE TABLE a (id int, extra text);")
-    (directory / "0002_b.sql").write_text("CREATE TABLE b (id int);")
+    edits = {
+        "0001_a.sql": "CREATE TABLE a (id int, extra text);",
+        "0002_b.sql": "CREATE TABLE b (id int);",
+    }
+    _write_sql(directory, edits)
     with pytest.raises(ChecksumMismatchError, match=r"0001_a\.sql") as info:
         await run_migrations(fresh_db_url, directory=directory)
     assert info.value.filenames == ["0001_a.sql"]
@@ -101,11 +110,12 @@ async def test_edited_applied_migration_fails_naming_the_file(
 
 
 async def test_failing_file_rolls_back_and_stops(fresh_db_url: str, tmp_path: Path) -> None:
-    directory = tmp_path / "m"
-    directory.mkdir()
-    (directory / "0001_ok.sql").write_text("CREATE TABLE ok1 (id int);")
-    (directory / "0002_bad.sql").write_text("CREATE TABLE half (id int);\nSELEC 1;")
-    (directory / "0003_later.sql").write_text("CREATE TABLE later (id int);")
+    files = {
+        "0001_ok.sql": "CREATE TABLE ok1 (id int);",
+        "0002_bad.sql": "CREATE TABLE half (id int);\nSELEC 1;",
+        "0003_later.sql": "CREATE TABLE later (id int);",
+    }
+    directory = _write_sql(tmp_path / "m", files)
     with pytest.raises(MigrationFailedError, match=r"0002_bad\.sql") as info:
         await run_migrations(fresh_db_url, directory=directory)
     assert info.value.filename == "0002_bad.sql"
@@ -119,11 +129,10 @@ async def test_failing_file_rolls_back_and_stops(fresh_db_url: str, tmp_path: Pa
 
 
 async def test_concurrent_runners_serialize_on_the_lock(fresh_db_url: str, tmp_path: Path) -> None:
-    directory = tmp_path / "m"
-    directory.mkdir()
     # Slow enough that, without the lock, both runners would execute the file at once and the
     # second would fail on the duplicate table / tracking row.
-    (directory / "0001_slow.sql").write_text("SELECT pg_sleep(0.5);\nCREATE TABLE slow (id int);")
+    slow = {"0001_slow.sql": "SELECT pg_sleep(0.5);\nCREATE TABLE slow (id int);"}
+    directory = _write_sql(tmp_path / "m", slow)
     lines_a: list[str] = []
     lines_b: list[str] = []
     a, b = await asyncio.gather(
@@ -156,10 +165,8 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 async def test_applied_file_missing_on_disk_is_reported_not_fatal(
     fresh_db_url: str, tmp_path: Path
 ) -> None:
-    directory = tmp_path / "m"
-    directory.mkdir()
-    (directory / "0001_a.sql").write_text("CREATE TABLE a (id int);")
-    (directory / "0002_b.sql").write_text("CREATE TABLE b (id int);")
+    files = {"0001_a.sql": "CREATE TABLE a (id int);", "0002_b.sql": "CREATE TABLE b (id int);"}
+    directory = _write_sql(tmp_path / "m", files)
     await run_migrations(fresh_db_url, directory=directory)
     (directory / "0002_b.sql").unlink()
     report = await run_migrations(fresh_db_url, directory=directory)

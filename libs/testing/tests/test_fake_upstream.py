@@ -7,7 +7,6 @@ import gzip
 import os
 import signal
 import subprocess
-import sys
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -16,7 +15,9 @@ import anthropic
 import httpx
 import msgspec
 import pytest
-from smoltbot_testing import FakeUpstream, free_port, wait_for_http
+from smoltbot_testing import FakeUpstream, fake_upstream, free_port, wait_for_http
+from smoltbot_testing.fake_upstream import message_request
+from smoltbot_testing.net import decoded_body
 
 TOOLS = [{"name": "search", "description": "Search", "input_schema": {"type": "object"}}]
 
@@ -100,12 +101,8 @@ async def test_streaming_reply_matches_non_streaming_content(
 async def test_thinking_disabled_leaves_out_the_thinking_block(
     fake: FakeUpstream, sdk: anthropic.AsyncAnthropic
 ) -> None:
-    message = await sdk.messages.create(
-        model="m",
-        max_tokens=10,
-        messages=[{"role": "user", "content": "hi"}],
-        thinking={"type": "disabled"},
-    )
+    request = message_request("hi", max_tokens=10, thinking={"type": "disabled"})
+    message = await sdk.messages.create(**request)
     assert [block.type for block in message.content] == ["text"]
 
 
@@ -114,18 +111,12 @@ async def test_thinking_disabled_leaves_out_the_thinking_block(
 async def test_raw_bytes_received_equal_recorded_bytes(
     fake: FakeUpstream, encoding: str, stream: bool
 ) -> None:
-    body = {
-        "model": "m",
-        "max_tokens": 5,
-        "stream": stream,
-        "messages": [{"role": "user", "content": "x"}],
-    }
     async with (
         httpx.AsyncClient() as client,
         client.stream(
             "POST",
             f"{fake.url}/v1/messages",
-            json=body,
+            json=message_request(stream=stream),
             headers={"x-api-key": "k", "accept-encoding": encoding},
         ) as response,
     ):
@@ -133,12 +124,7 @@ async def test_raw_bytes_received_equal_recorded_bytes(
     record = fake.responses[-1]
     assert record.complete
     assert received == record.raw
-    if encoding == "gzip":
-        assert response.headers["content-encoding"] == "gzip"
-        plain = gzip.decompress(received)
-    else:
-        assert "content-encoding" not in response.headers
-        plain = received
+    plain = decoded_body(received, response.headers, encoding)
     assert (b"message_stop" in plain) is stream
     assert plain.startswith(b"event: message_start\n") is stream
     assert plain.startswith(b'{"id":"msg_') is not stream
@@ -146,12 +132,7 @@ async def test_raw_bytes_received_equal_recorded_bytes(
 
 async def test_gzip_stream_arrives_incrementally(fake: FakeUpstream) -> None:
     """Each SSE event is sync-flushed, so the first raw chunk decompresses on its own."""
-    body = {
-        "model": "m",
-        "max_tokens": 5,
-        "stream": True,
-        "messages": [{"role": "user", "content": "x"}],
-    }
+    body = message_request(stream=True)
     headers = {"x-api-key": "k", "accept-encoding": "gzip", "x-fake-chunk-delay-ms": "40"}
     async with (
         httpx.AsyncClient() as client,
@@ -168,12 +149,7 @@ async def test_gzip_stream_arrives_incrementally(fake: FakeUpstream) -> None:
 
 async def test_forced_error_status(fake: FakeUpstream, sdk: anthropic.AsyncAnthropic) -> None:
     with pytest.raises(anthropic.APIStatusError) as info:
-        await sdk.messages.create(
-            model="m",
-            max_tokens=5,
-            messages=[{"role": "user", "content": "x"}],
-            extra_headers={"x-fake-status": "529"},
-        )
+        await sdk.messages.create(**message_request(extra_headers={"x-fake-status": "529"}))
     assert info.value.status_code == 529
     assert info.value.body == {
         "type": "error",
@@ -183,12 +159,7 @@ async def test_forced_error_status(fake: FakeUpstream, sdk: anthropic.AsyncAnthr
 
 async def test_delay_knob(fake: FakeUpstream, sdk: anthropic.AsyncAnthropic) -> None:
     started = time.perf_counter()
-    await sdk.messages.create(
-        model="m",
-        max_tokens=5,
-        messages=[{"role": "user", "content": "x"}],
-        extra_headers={"x-fake-delay-ms": "300"},
-    )
+    await sdk.messages.create(**message_request(extra_headers={"x-fake-delay-ms": "300"}))
     assert time.perf_counter() - started >= 0.3
 
 
@@ -210,9 +181,7 @@ async def test_models_and_prefixed_routes(
     async with anthropic.AsyncAnthropic(
         api_key="k", base_url=f"{fake.url}/anthropic", max_retries=0
     ) as prefixed:
-        message = await prefixed.messages.create(
-            model="m", max_tokens=5, messages=[{"role": "user", "content": "via prefix"}]
-        )
+        message = await prefixed.messages.create(**message_request("via prefix"))
     assert message.content[-1].type == "text"
     assert message.content[-1].text == "Echo: via prefix"
     assert fake.responses[-1].path == "/anthropic/v1/messages"
@@ -221,9 +190,7 @@ async def test_models_and_prefixed_routes(
 async def test_inspection_endpoint_matches_in_process_records(
     fake: FakeUpstream, sdk: anthropic.AsyncAnthropic
 ) -> None:
-    await sdk.messages.create(
-        model="m", max_tokens=5, messages=[{"role": "user", "content": "record me"}]
-    )
+    await sdk.messages.create(**message_request("record me"))
     async with httpx.AsyncClient(base_url=fake.url) as client:
         rows = (await client.get("/__fake__/responses")).json()
         assert len(rows) == len(fake.responses) == 1
@@ -243,9 +210,7 @@ async def test_inspection_endpoint_matches_in_process_records(
 def test_in_thread_serves_blocking_clients() -> None:
     with FakeUpstream().in_thread() as fake:
         client = anthropic.Anthropic(api_key="k", base_url=fake.url, max_retries=0)
-        message = client.messages.create(
-            model="m", max_tokens=5, messages=[{"role": "user", "content": "sync"}]
-        )
+        message = client.messages.create(**message_request("sync"))
         assert message.content[-1].type == "text"
         assert message.content[-1].text == "Echo: sync"
         assert len(fake.responses) == 1
@@ -254,15 +219,7 @@ def test_in_thread_serves_blocking_clients() -> None:
 def test_command_line_entrypoint_serves_and_stops_on_sigterm() -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "smoltbot_testing.fake_upstream",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        fake_upstream.command(port),
         env={**os.environ},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -272,9 +229,7 @@ def test_command_line_entrypoint_serves_and_stops_on_sigterm() -> None:
         client = anthropic.Anthropic(
             api_key="k", base_url=f"http://127.0.0.1:{port}", max_retries=0
         )
-        message = client.messages.create(
-            model="m", max_tokens=5, messages=[{"role": "user", "content": "cli"}]
-        )
+        message = client.messages.create(**message_request("cli"))
         assert message.content[-1].type == "text"
         assert message.content[-1].text == "Echo: cli"
     finally:

@@ -1,16 +1,14 @@
 """Fixtures: a throwaway PostgreSQL database per test session, migrated, and an app client.
 
-Tests talk to a real PostgreSQL (127.0.0.1:5432, trust auth by default; override with
-``SMOLTBOT_TEST_PG_ADMIN_URL``). The database gets a unique name and is dropped at the end.
+Tests talk to a real PostgreSQL (see ``smoltbot_testing.pytest_plugin`` for the server and its
+override). The database gets a unique name and is dropped at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.resources
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,49 +16,24 @@ import msgspec
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
-from psycopg import sql
 from smoltbot_api import ApiSettings, create_app
-from smoltbot_testing.pg import temporary_database
+from smoltbot_testing.pg import truncate_bus_tables
 
-ADMIN_URL = os.environ.get(
-    "SMOLTBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 TOKEN = "test-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-TABLES = (
-    "verifications",
-    "traces",
-    "integrity_checkpoints",
-    "exchanges",
-    "alignment_cards",
-    "agents",
-)
 BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def migration_files() -> list[str]:
-    """The schema as the persister owns it: every ``smoltbot_db`` migration, in file order."""
-    root = importlib.resources.files("smoltbot_db") / "migrations"
-    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
-    assert files, "no migrations found in smoltbot_db"
-    return [p.read_text() for p in files]
-
-
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    with temporary_database("api", migrate=True) as url:
-        yield url
+def database_url(migrated_database: Callable[[str], str]) -> str:
+    return migrated_database("api")
 
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[psycopg.Connection[Any]]:
     """A clean database (all rows removed) and a sync connection for inserting fixtures."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("TRUNCATE {} CASCADE").format(
-                sql.SQL(", ").join(sql.Identifier(t) for t in TABLES)
-            )
-        )
+        truncate_bus_tables(conn)
         yield conn
 
 

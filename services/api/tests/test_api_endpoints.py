@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from smoltbot_contracts.errors import ERROR_STATUS, ErrorType
 
 # Must equal conftest.TOKEN (test modules cannot import conftest under this pytest setup).
 TOKEN = "test-admin-token-0123456789abcdef"
@@ -341,6 +342,33 @@ async def test_unknown_route_is_json_404(client: Any, auth: dict[str, str]):
     assert response.json() == {"error": "Not Found", "type": "not_found"}
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "authorized", "error_type"),
+    [
+        ("GET", "/v1/agents", False, "authentication_error"),
+        ("GET", "/v1/agents/smolt-00000000", True, "not_found"),
+        ("GET", "/v1/nothing-here", True, "not_found"),
+        ("DELETE", f"/v1/agents/{AGENT}", True, "method_not_allowed"),
+        ("GET", f"/v1/agents/{AGENT}/traces?limit=0", True, "invalid_request_error"),
+        ("GET", "/v1/traces/%00", True, "invalid_request_error"),
+    ],
+)
+async def test_every_error_answer_is_in_the_catalogue_with_its_status(
+    client: Any,
+    rows: Any,
+    auth: dict[str, str],
+    method: str,
+    path: str,
+    authorized: bool,
+    error_type: ErrorType,
+):
+    rows.agent(AGENT)
+    response = await client.request(method, path, headers=auth if authorized else {})
+    assert response.json()["type"] == error_type
+    assert response.status_code == ERROR_STATUS[error_type]
+    assert response.headers["content-type"] == "application/json"
+
+
 async def test_wrong_method_is_json_405(client: Any, rows: Any, auth: dict[str, str]):
     rows.agent(AGENT)
     response = await client.delete(f"/v1/agents/{AGENT}", headers=auth)
@@ -376,16 +404,10 @@ async def test_metrics_labelled_by_route_template_not_agent(
     await client.get(f"/v1/agents/{AGENT}/traces?limit=0", headers=auth)
     text = (await client.get("/metrics")).text
     assert AGENT not in text
-    assert (
-        'api_requests_total{method="GET",route="/v1/agents/{agent_id}/traces",status="200"}' in text
-    )
-    assert (
-        'api_requests_total{method="GET",route="/v1/agents/{agent_id}/traces",status="400"}' in text
-    )
-    assert (
-        'api_request_duration_seconds_count{method="GET",route="/v1/agents/{agent_id}/traces"}'
-        in text
-    )
+    labels = 'method="GET",route="/v1/agents/{agent_id}/traces"'
+    assert f'smoltbot_api_requests_total{{{labels},status="200"}}' in text
+    assert f'smoltbot_api_requests_total{{{labels},status="400"}}' in text
+    assert f"smoltbot_api_request_duration_seconds_count{{{labels}}}" in text
 
 
 async def test_no_html_schema_explorer_that_needs_a_cdn(client) -> None:

@@ -1,4 +1,8 @@
-"""Fixtures: the fake upstream (thread), real Redis with a unique prefix, a gateway subprocess."""
+"""Fixtures: the fake upstream (thread), real Redis with a unique prefix, a gateway subprocess.
+
+``prefix`` and the shared constants come from ``smoltbot_testing.pytest_plugin``; what is here
+serves the module-scoped gateway process.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 from smoltbot_testing import FakeUpstream, free_port, wait_for_http
-
-REDIS_URL = os.environ.get("SMOLTBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def delete_prefix(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-    if keys:
-        client.delete(*keys)
+from smoltbot_testing.env import REDIS_URL
+from smoltbot_testing.keys import delete_prefix_keys, unique_prefix
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +100,7 @@ class GatewayFactory:
 
     spawn = staticmethod(spawn_gateway)
     stop = staticmethod(stop_gateway)
-    delete_prefix = staticmethod(delete_prefix)
+    delete_prefix = staticmethod(delete_prefix_keys)
 
 
 @pytest.fixture(scope="session")
@@ -116,11 +113,11 @@ def gateway(
     fake: FakeUpstream, redis_client: redis.Redis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
     """``python -m smoltbot_gateway`` (granian) in front of the fake, with its own prefix."""
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    prefix = unique_prefix()
     log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
     process = spawn_gateway(fake.url, prefix, log_path, SMOLTBOT_GATEWAY_MAX_CAPTURED_BYTES="4096")
     try:
         yield process
     finally:
         stop_gateway(process.proc)
-        delete_prefix(redis_client, prefix)
+        delete_prefix_keys(redis_client, prefix)

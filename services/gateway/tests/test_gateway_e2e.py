@@ -6,7 +6,6 @@ prefix that is deleted afterwards.
 
 from __future__ import annotations
 
-import gzip
 import http.client
 import time
 import uuid
@@ -22,6 +21,8 @@ from smoltbot_contracts.codec import decode_fields
 from smoltbot_contracts.ids import agent_hash, agent_id, checkpoint_id
 from smoltbot_contracts.streams import AGENTS, EXCHANGES, cfg_key, stream_key
 from smoltbot_testing import FakeUpstream, RecordedResponse
+from smoltbot_testing.fake_upstream import FORCED_ERROR, error_body, message_request
+from smoltbot_testing.net import decoded_body
 
 API_KEY = f"sk-ant-e2e-{uuid.uuid4().hex}"  # unique per run: leak checks cannot pass by accident
 TOOLS = [{"name": "lookup", "description": "Look up", "input_schema": {"type": "object"}}]
@@ -70,6 +71,14 @@ def body(stream: bool, text: str = "what is the capital of France?") -> dict[str
         "messages": [{"role": "user", "content": text}],
         "tools": TOOLS,
     }
+
+
+def post_message(gateway: Any, key: str | None = API_KEY) -> httpx.Response:
+    """A non-streamed call straight over HTTP (no SDK), with ``key`` as ``x-api-key``."""
+    headers = {} if key is None else {"x-api-key": key}
+    return httpx.post(
+        f"{gateway.anthropic_url}/v1/messages", json=body(False), headers=headers, timeout=10
+    )
 
 
 def test_non_streaming_call_comes_back_unchanged(
@@ -138,12 +147,7 @@ def test_raw_bytes_equal_what_the_upstream_sent(
     assert record.complete
     assert received == record.raw
     assert "content-length" not in response.headers
-    if encoding == "gzip":
-        assert response.headers["content-encoding"] == "gzip"
-        plain = gzip.decompress(received)
-    else:
-        assert "content-encoding" not in response.headers
-        plain = received
+    plain = decoded_body(received, response.headers, encoding)
     assert plain.startswith(b"event: message_start") is stream
 
     exchange = exchange_for(redis_client, gateway, response)
@@ -220,17 +224,9 @@ def test_malformed_json_is_forwarded_untouched(
 
 def test_upstream_error_status_passes_through(gateway: Any, redis_client: redis.Redis) -> None:
     with sdk(gateway) as client, pytest.raises(anthropic.APIStatusError) as info:
-        client.messages.create(
-            model="m",
-            max_tokens=5,
-            messages=[{"role": "user", "content": "x"}],
-            extra_headers={"x-fake-status": "529"},
-        )
+        client.messages.create(**message_request(extra_headers={"x-fake-status": "529"}))
     assert info.value.status_code == 529
-    assert info.value.body == {
-        "type": "error",
-        "error": {"type": "overloaded_error", "message": "Forced error from the fake upstream"},
-    }
+    assert info.value.body == error_body(529, FORCED_ERROR)  # the fake's answer, unchanged
     event_id = info.value.response.headers["x-smoltbot-event-id"]
     exchange = wait_for_event(redis_client, gateway.prefix, EXCHANGES, event_id)
     assert isinstance(exchange, ExchangeV1)
@@ -245,7 +241,7 @@ def test_get_models_is_proxied(gateway: Any) -> None:
 
 def test_missing_key_is_401_and_nothing_goes_upstream(gateway: Any, fake: FakeUpstream) -> None:
     before = len(fake.responses)
-    response = httpx.post(f"{gateway.anthropic_url}/v1/messages", json=body(False), timeout=10)
+    response = post_message(gateway, key=None)
     assert response.status_code == 401
     assert response.json() == {"error": "Missing x-api-key header", "type": "authentication_error"}
     assert response.headers["content-type"] == "application/json"
@@ -272,12 +268,7 @@ def test_contained_agent_gets_403(
     config = AgentConfig(containment=containment)  # type: ignore[arg-type]
     redis_client.hset(cfg_key(gateway.prefix, agent), "b", msgspec.msgpack.encode(config))
     before = len(fake.responses)
-    response = httpx.post(
-        f"{gateway.anthropic_url}/v1/messages",
-        json=body(False),
-        headers={"x-api-key": key},
-        timeout=10,
-    )
+    response = post_message(gateway, key)
     assert response.status_code == 403
     assert response.json() == {
         "error": "Agent contained",
@@ -288,13 +279,7 @@ def test_contained_agent_gets_403(
     assert len(fake.responses) == before
 
     redis_client.hset(cfg_key(gateway.prefix, agent), "b", msgspec.msgpack.encode(AgentConfig()))
-    again = httpx.post(
-        f"{gateway.anthropic_url}/v1/messages",
-        json=body(False),
-        headers={"x-api-key": key},
-        timeout=10,
-    )
-    assert again.status_code == 200
+    assert post_message(gateway, key).status_code == 200
 
 
 def test_stream_is_relayed_incrementally(gateway: Any) -> None:
@@ -338,12 +323,7 @@ def test_client_disconnect_mid_stream_still_emits_the_exchange(
 def test_agent_event_on_first_sight(gateway: Any, redis_client: redis.Redis) -> None:
     key = f"{API_KEY}-first-sight"
     for _ in range(2):
-        httpx.post(
-            f"{gateway.anthropic_url}/v1/messages",
-            json=body(False),
-            headers={"x-api-key": key},
-            timeout=10,
-        ).raise_for_status()
+        post_message(gateway, key).raise_for_status()
     agent = agent_id(agent_hash(key))
     deadline = time.monotonic() + 5
     events: list[AgentV1] = []
@@ -362,12 +342,7 @@ def test_agent_event_on_first_sight(gateway: Any, redis_client: redis.Redis) -> 
 
 
 def test_metrics_are_exported_without_agent_labels(gateway: Any) -> None:
-    httpx.post(
-        f"{gateway.anthropic_url}/v1/messages",
-        json=body(False),
-        headers={"x-api-key": API_KEY},
-        timeout=10,
-    ).raise_for_status()
+    post_message(gateway).raise_for_status()
     text = httpx.get(f"{gateway.url}/metrics", timeout=10).text
     assert 'gateway_requests_total{provider="anthropic",status="200"}' in text
     assert (

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 import redis
@@ -18,27 +19,22 @@ from redis.asyncio import Redis
 from smoltbot_config import load_settings
 from smoltbot_contracts import AgentConfig, ExchangeV1
 from smoltbot_contracts.codec import decode_fields
+from smoltbot_contracts.errors import ERROR_STATUS
+from smoltbot_contracts.ids import agent_hash, agent_id
 from smoltbot_contracts.streams import EXCHANGES, cfg_key, stream_key
 from smoltbot_gateway.agent_config import DEFAULT_CONFIG, ConfigReader
 from smoltbot_gateway.app import create_app
+from smoltbot_gateway.resources import GatewayResources
 from smoltbot_gateway.settings import GatewaySettings
+from smoltbot_health import Health
 from smoltbot_testing import FakeUpstream, free_port
+from smoltbot_testing.env import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 MESSAGE = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "in process"}]}
 
 
 def settings(**env: str) -> GatewaySettings:
     return load_settings(GatewaySettings, {"REDIS_URL": REDIS_URL, **env})
-
-
-@pytest.fixture
-def prefix(redis_client: redis.Redis) -> Iterator[str]:
-    value = f"test-{uuid.uuid4().hex[:8]}:"
-    yield value
-    keys = list(redis_client.scan_iter(match=f"{value}*"))
-    if keys:
-        redis_client.delete(*keys)
 
 
 class BlackHole:
@@ -164,3 +160,109 @@ async def test_provider_prefix_must_be_a_whole_segment(fake: FakeUpstream, prefi
         proxied = await client.get("/anthropic/v1/models", headers={"x-api-key": "k"})
         assert proxied.status_code == 200
         assert proxied.json()["data"][0]["id"] == "claude-sonnet-4-20250514"
+
+
+async def test_every_error_answer_is_in_the_catalogue_with_its_status(
+    prefix: str, redis_client: redis.Redis
+) -> None:
+    contained = "k-contained"
+    redis_client.hset(
+        cfg_key(prefix, agent_id(agent_hash(contained))),
+        "b",
+        msgspec.msgpack.encode(AgentConfig(containment="killed")),
+    )
+    app = create_app(
+        settings(
+            SMOLTBOT_UPSTREAM_ANTHROPIC_URL=f"http://127.0.0.1:{free_port()}",  # nobody listens
+            SMOLTBOT_STREAM_PREFIX=prefix,
+            SMOLTBOT_GATEWAY_UPSTREAM_CONNECT_RETRIES="0",
+            SMOLTBOT_GATEWAY_MAX_REQUEST_BYTES="1024",
+        )
+    )
+    messages = "/anthropic/v1/messages"
+    async with AsyncTestClient(app) as client:
+        answers = {
+            "authentication_error": await client.post(messages, json=MESSAGE),
+            "containment_error": await client.post(
+                messages, json=MESSAGE, headers={"x-api-key": contained}
+            ),
+            "not_found": await client.get("/nope"),
+            "method_not_allowed": await client.post("/health/live"),
+            "request_too_large": await client.post(
+                messages, content=b"x" * 2048, headers={"x-api-key": "k-big"}
+            ),
+            "not_implemented": await client.post("/openai/v1/chat/completions", json={}),
+            "upstream_error": await client.post(
+                messages, json=MESSAGE, headers={"x-api-key": "k-up"}
+            ),
+        }
+    for error_type, response in answers.items():
+        assert response.json()["type"] == error_type, response.text
+        assert response.status_code == ERROR_STATUS[error_type]
+        assert response.headers["content-type"] == "application/json"
+    assert answers["containment_error"].json()["reason"] == "agent_killed"
+    assert answers["not_found"].json()["message"].startswith("This gateway handles")
+
+
+async def test_a_starting_gateway_says_service_unavailable() -> None:
+    app = create_app(settings())
+    # No lifespan has run: the resources are not open, so the proxy is not there yet.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        response = await client.post(
+            "/anthropic/v1/messages", json=MESSAGE, headers={"x-api-key": "k"}
+        )
+    assert response.status_code == 503
+    assert response.json() == {"error": "Gateway starting", "type": "service_unavailable"}
+    assert ERROR_STATUS["service_unavailable"] == 503
+
+
+class RecordingUpstream:
+    """An upstream client double that records its life cycle and can fail to start."""
+
+    def __init__(self, *, fail_start: bool = False) -> None:
+        self.fail_start = fail_start
+        self.calls: list[str] = []
+
+    async def start(self) -> None:
+        self.calls.append("start")
+        if self.fail_start:
+            raise RuntimeError("upstream client cannot start")
+
+    async def send(self, *_: object) -> None:
+        raise AssertionError("not called in these tests")
+
+    async def close(self) -> None:
+        self.calls.append("close")
+
+
+def publisher_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("publisher-")]
+
+
+async def test_resources_open_in_order_and_close_in_reverse(prefix: str, tmp_path: Path) -> None:
+    health = Health("gateway")
+    upstream = RecordingUpstream()
+    config = settings(SMOLTBOT_STREAM_PREFIX=prefix, SMOLTBOT_SPOOL_DIR=str(tmp_path))
+    async with GatewayResources.open(config, health, upstream=upstream) as resources:
+        assert health.started
+        assert resources.state.upstreams["anthropic"] is upstream
+        assert publisher_tasks()  # the publisher is running
+        assert upstream.calls == ["start"]
+    assert upstream.calls == ["start", "close"]
+    assert (await health.ready()).body["status"] == "draining"
+    assert publisher_tasks() == []
+
+
+async def test_resources_opened_before_a_failing_step_are_closed(
+    prefix: str, tmp_path: Path
+) -> None:
+    health = Health("gateway")
+    upstream = RecordingUpstream(fail_start=True)
+    config = settings(SMOLTBOT_STREAM_PREFIX=prefix, SMOLTBOT_SPOOL_DIR=str(tmp_path))
+    with pytest.raises(RuntimeError, match="cannot start"):
+        async with GatewayResources.open(config, health, upstream=upstream):
+            raise AssertionError("the body must not run when opening failed")
+    assert upstream.calls == ["start", "close"]  # a half-started client is closed too
+    assert publisher_tasks() == []  # the publisher opened before it was closed again
+    assert not health.started

@@ -6,27 +6,22 @@ flushed or reconfigured.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator
-from uuid import uuid4
 
 import msgspec
-import pytest
 from redis.asyncio import Redis
-from smoltbot_bus import WorkerRuntime, redis_client
+from smoltbot_bus import WorkerRuntime
 from smoltbot_contracts import AgentV1, CardRecord, TraceV1
 from smoltbot_contracts.codec import decode_fields, to_fields
 from smoltbot_contracts.ids import trace_event_id, trace_id, uuid7
 from smoltbot_contracts.streams import card_key, dlq_key, stream_key
 from smoltbot_observer.settings import ObserverSettings
 from smoltbot_observer.worker import build_handler, consumer_config
-from smoltbot_testing.net import free_port, wait_for_http
+from smoltbot_testing.env import REDIS_URL
+from smoltbot_testing.keys import wait_for_entries
+from smoltbot_testing.net import free_port
 from smoltbot_testing.procs import run_entrypoint
+from smoltbot_testing.workers import consuming, first_output, unacked
 
 from services.observer.tests.observer_fixtures import (
     AGENT,
@@ -35,36 +30,10 @@ from services.observer.tests.observer_fixtures import (
     make_exchange,
 )
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 BODY = anthropic_json(
     {"type": "thinking", "thinking": "Need the forecast."},
     {"type": "tool_use", "id": "t", "name": "get_weather", "input": {"location": "SF"}},
 )
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"test-{uuid4().hex[:8]}:"
-
-
-@pytest.fixture
-async def redis(prefix: str) -> AsyncIterator[Redis]:
-    client = redis_client(REDIS_URL)
-    yield client
-    keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
-async def _wait_entries(redis: Redis, key: str, count: int, timeout_s: float = 10.0) -> list:  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        entries = await redis.xrange(key)
-        if len(entries) >= count:
-            return entries
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{key}: expected {count} entries, have {await redis.xlen(key)}")
 
 
 async def test_worker_turns_exchanges_into_traces(prefix: str, redis: Redis) -> None:
@@ -81,17 +50,13 @@ async def test_worker_turns_exchanges_into_traces(prefix: str, redis: Redis) -> 
         await redis.xadd(stream_key(prefix, "exchanges"), to_fields(event))  # type: ignore[arg-type]
     await redis.xadd(stream_key(prefix, "exchanges:priority"), to_fields(waiting))  # type: ignore[arg-type]
 
-    async with WorkerRuntime("observer", settings, port=settings.port) as rt:
-        task = asyncio.create_task(
-            rt.run_consumer(consumer_config(settings), build_handler(rt.redis, settings))
-        )
-        try:
-            traces = await _wait_entries(redis, stream_key(prefix, "traces"), 2)
-            priority = await _wait_entries(redis, stream_key(prefix, "traces:priority"), 1)
-            dead = await _wait_entries(redis, dlq_key(prefix, "exchanges"), 1)
-        finally:
-            rt.request_stop()
-            await asyncio.wait_for(task, 10)
+    async with (
+        WorkerRuntime("observer", settings, port=settings.port) as rt,
+        consuming(rt, consumer_config(settings), build_handler(rt.redis, settings)),
+    ):
+        traces = await wait_for_entries(redis, stream_key(prefix, "traces"), 2)
+        priority = await wait_for_entries(redis, stream_key(prefix, "traces:priority"), 1)
+        dead = await wait_for_entries(redis, dlq_key(prefix, "exchanges"), 1)
 
     by_id = {}
     for _, fields in traces:
@@ -116,41 +81,18 @@ async def test_worker_turns_exchanges_into_traces(prefix: str, redis: Redis) -> 
     assert waited.meta.exchange_id == waiting.event_id
     assert len(dead) == 1
 
-    for stream in ("exchanges", "exchanges:priority"):
-        pending = await redis.xpending(stream_key(prefix, stream), "observer")
-        assert pending["pending"] == 0, stream
+    assert await unacked(redis, prefix, "observer", "exchanges", "exchanges:priority") == {}
 
 
 async def test_entrypoint_process_serves_probes_and_drains_on_sigterm(
     prefix: str, redis: Redis
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": REDIS_URL,
-        "SMOLTBOT_STREAM_PREFIX": prefix,
-        "SMOLTBOT_CONSUMER_NAME": "observer-proc-test",
-        "SMOLTBOT_OBSERVER_PORT": str(port),
-        "SMOLTBOT_OBSERVER_HOST": "127.0.0.1",
-    }
     exchange = make_exchange(BODY, exchange_id=uuid7(), user_query="q")
-    await redis.xadd(stream_key(prefix, "exchanges"), to_fields(exchange))  # type: ignore[arg-type]
-    proc = subprocess.Popen(  # noqa: ASYNC220 - a child process is the point of this test
-        [sys.executable, "-m", "smoltbot_observer"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    event = await first_output(
+        "observer", redis, prefix, exchange, source="exchanges", output="traces"
     )
-    try:
-        await asyncio.to_thread(wait_for_http, f"http://127.0.0.1:{port}/health/ready")
-        entries = await _wait_entries(redis, stream_key(prefix, "traces"), 1)
-        event = decode_fields(entries[0][1])
-        assert isinstance(event, TraceV1)
-        assert event.meta.exchange_id == exchange.event_id
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.to_thread(proc.communicate, timeout=15)
-    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    assert isinstance(event, TraceV1)
+    assert event.meta.exchange_id == exchange.event_id
 
 
 def test_entrypoint_exits_2_on_bad_environment() -> None:

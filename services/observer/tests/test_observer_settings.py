@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import os
+
 import pytest
 from smoltbot_config import SettingsError, load_settings
 from smoltbot_observer.settings import ObserverSettings
 from smoltbot_observer.worker import consumer_config
+from smoltbot_testing.procs import run_entrypoint
 
 
 def test_defaults() -> None:
@@ -45,3 +49,26 @@ def test_every_bad_variable_is_named() -> None:
         "SMOLTBOT_OBSERVER_BATCH_SIZE",
         "SMOLTBOT_BUS_MIN_IDLE_MS",
     }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SMOLTBOT_EVENT_KEY", "not-base64"),
+        ("SMOLTBOT_EVENT_KEY", base64.b64encode(b"sixteen byte key").decode()),
+        ("SMOLTBOT_EVENT_KEYS_RETIRED", f"{base64.b64encode(bytes(32)).decode()},not-base64"),
+    ],
+    ids=["not-base64", "wrong-length", "retired-entry"],
+)
+def test_malformed_event_key_exits_2_naming_it_without_echoing_it(
+    variable: str, value: str
+) -> None:
+    """Before: EventKeyError at run time, exit 1 with a traceback, restarted by supervisors."""
+    result = run_entrypoint("observer", {**os.environ, variable: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"smoltbot-observer: invalid configuration: {variable} (")
+    assert "not-base64" not in lines[0]
+    assert value not in lines[0]
+    assert "Traceback" not in result.stderr

@@ -1,43 +1,26 @@
-"""Real PostgreSQL (a migrated database per test session) and real Redis (a prefix per test)."""
+"""Real PostgreSQL (a migrated database per test session) and real Redis (``prefix`` and
+``redis`` come from ``smoltbot_testing.pytest_plugin``)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import psycopg
 import pytest
-from psycopg import sql
-from redis.asyncio import Redis
 from smoltbot_db import Pool, create_pool
-from smoltbot_testing.keys import delete_prefix, unique_prefix
-from smoltbot_testing.pg import temporary_database
-
-ADMIN_URL = os.environ.get(
-    "SMOLTBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("SMOLTBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TABLES = (
-    "verifications",
-    "traces",
-    "integrity_checkpoints",
-    "exchanges",
-    "alignment_cards",
-    "agents",
-)
+from smoltbot_testing.pg import truncate_bus_tables
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    with temporary_database("persister", migrate=True) as url:
-        yield url
+def database_url(migrated_database: Callable[[str], str]) -> str:
+    return migrated_database("persister")
 
 
 @pytest.fixture
 def clean_db(database_url: str) -> str:
     """Empty tables before each test (tests in one session share the migrated database)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, TABLES))))
+        truncate_bus_tables(conn)
     return database_url
 
 
@@ -49,18 +32,3 @@ async def pool(clean_db: str) -> AsyncIterator[Pool]:
         yield p
     finally:
         await p.close()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return unique_prefix()
-
-
-@pytest.fixture
-async def redis(prefix: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, decode_responses=False)
-    try:
-        yield client
-    finally:
-        await delete_prefix(client, prefix)
-        await client.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from smoltbot_contracts import (
     AgentV1,
@@ -23,11 +24,11 @@ from smoltbot_contracts.ids import (
     agent_id,
     card_id,
     checkpoint_id,
-    session_id,
     trace_id,
     uuid7,
     verdict_event_id,
 )
+from smoltbot_testing.events import exchange_meta
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -38,19 +39,13 @@ def agent_identity(key: str = "sk-test") -> tuple[str, str]:
 
 
 def meta(key: str = "sk-test", at: datetime = T0, exchange_id: str | None = None) -> ExchangeMeta:
-    aid, h = agent_identity(key)
-    return ExchangeMeta(
-        exchange_id=exchange_id or uuid7(int(at.timestamp() * 1000)),
-        agent_id=aid,
-        agent_hash=h,
-        session_id=session_id(h, at),
-        provider="anthropic",
-        model="claude-test",
-        path="/v1/messages",
-        status=200,
+    """A streamed call of 2 s through gateway ``gw-1``, with timings and token counts."""
+    return exchange_meta(
+        key,
+        at,
+        exchange_id=exchange_id,
         streamed=True,
         started_at=at - timedelta(seconds=2),
-        completed_at=at,
         upstream_ms=1900.0,
         total_ms=1950.5,
         ttfb_ms=300.0,
@@ -61,12 +56,13 @@ def meta(key: str = "sk-test", at: datetime = T0, exchange_id: str | None = None
 
 def verdict(m: ExchangeMeta, *, with_trace: bool = True, with_checkpoint: bool = True) -> VerdictV1:
     trace = verification = checkpoint = None
+    card = card_id(m.agent_id)
+    # The trace and the checkpoint are the agent's, under its card, at the exchange's end.
+    owned: dict[str, Any] = {"agent_id": m.agent_id, "card_id": card, "timestamp": m.completed_at}
     if with_trace:
         trace = APTrace(
             trace_id=trace_id(m.exchange_id),
-            agent_id=m.agent_id,
-            card_id=card_id(m.agent_id),
-            timestamp=m.completed_at,
+            **owned,
             action=TraceAction(name="inference", parameters={"k": [1, 2]}),
             decision=TraceDecision(
                 alternatives_considered=[], selected="answer", selection_reasoning="only option"
@@ -75,7 +71,7 @@ def verdict(m: ExchangeMeta, *, with_trace: bool = True, with_checkpoint: bool =
         )
         verification = Verification(
             verified=False,
-            card_id=card_id(m.agent_id),
+            card_id=card,
             similarity_score=0.42,
             violations=[Violation(type="forbidden", severity="high", description="x")],
             checks_performed=["autonomy"],
@@ -84,10 +80,8 @@ def verdict(m: ExchangeMeta, *, with_trace: bool = True, with_checkpoint: bool =
     if with_checkpoint:
         checkpoint = Checkpoint(
             checkpoint_id=checkpoint_id(m.exchange_id),
-            agent_id=m.agent_id,
-            card_id=card_id(m.agent_id),
+            **owned,
             session_id=m.session_id,
-            timestamp=m.completed_at,
             thinking_block_hash="ab" * 32,
             provider=m.provider,
             model=m.model or "",

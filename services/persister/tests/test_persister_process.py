@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from smoltbot_contracts.codec import to_fields
 from smoltbot_contracts.streams import card_key, stream_key
+from smoltbot_testing.env import REDIS_URL
 from smoltbot_testing.net import free_port
 from smoltbot_testing.procs import run_entrypoint
 
-from services.persister.tests.conftest import REDIS_URL
 from services.persister.tests.persister_factories import agent_event, meta, verdict
 
 pytestmark = pytest.mark.e2e
@@ -151,7 +151,7 @@ async def test_consumes_streams_into_postgres_and_drains_on_sigterm(
 
             await _wait_for(nothing_pending, what="all verdicts acked")
             metrics = (await client.get("/metrics")).text
-            assert 'persister_rows_written_total{table="exchanges"} 1.0' in metrics
+            assert 'smoltbot_persister_rows_written_total{table="exchanges"} 1.0' in metrics
             assert agent.agent_id not in metrics
             assert exchange_count() == 1
     finally:

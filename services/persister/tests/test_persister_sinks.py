@@ -15,7 +15,7 @@ from smoltbot_contracts.ids import card_id, uuid7
 from smoltbot_contracts.streams import card_key
 from smoltbot_db import create_pool
 from smoltbot_persister.handlers import Persister
-from smoltbot_testing.pg import temporary_database
+from smoltbot_testing.pg import BUS_TABLES, temporary_database
 
 from services.persister.tests.persister_factories import (
     T0,
@@ -33,14 +33,7 @@ def d(event, stream: str = "verdicts", n: int = 1) -> Delivery:
 async def counts(pool) -> dict[str, int]:
     out = {}
     async with pool.connection() as conn:
-        for t in (
-            "agents",
-            "alignment_cards",
-            "exchanges",
-            "traces",
-            "verifications",
-            "integrity_checkpoints",
-        ):
+        for t in BUS_TABLES:
             cur = await conn.execute(f"SELECT count(*) FROM {t}")
             out[t] = (await cur.fetchone())[0]
     return out
@@ -54,7 +47,7 @@ def metric(name: str, **labels: str) -> float:
 async def test_same_verdict_three_times_leaves_one_row_each(pool, redis, prefix, copy_threshold):
     p = Persister(pool, redis, prefix, copy_threshold=copy_threshold)
     v = verdict(meta())
-    before = metric("persister_rows_written_total", table="exchanges")
+    before = metric("smoltbot_persister_rows_written_total", table="exchanges")
     # twice inside one batch, once more in a later batch (a redelivery)
     assert await p.handle([d(v, n=1), d(v, n=2)]) == []
     await p.handle([d(v, n=3)])
@@ -66,7 +59,7 @@ async def test_same_verdict_three_times_leaves_one_row_each(pool, redis, prefix,
         "verifications": 1,
         "integrity_checkpoints": 1,
     }
-    assert metric("persister_rows_written_total", table="exchanges") - before == 1
+    assert metric("smoltbot_persister_rows_written_total", table="exchanges") - before == 1
 
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -184,10 +177,10 @@ async def test_verdict_before_agent_then_agent_event(pool, redis, prefix):
 
 async def test_control_events_are_counted_not_dropped(pool, redis, prefix):
     p = Persister(pool, redis, prefix)
-    before = metric("persister_control_ignored_total", kind="reverify")
+    before = metric("smoltbot_persister_control_ignored_total", kind="reverify")
     ev = ControlV1(event_id=uuid7(), kind="reverify", agent_id="smolt-1", issued_at=T0)
     assert await p.handle([d(ev, stream="control")]) == []
-    assert metric("persister_control_ignored_total", kind="reverify") - before == 1
+    assert metric("smoltbot_persister_control_ignored_total", kind="reverify") - before == 1
     assert sum((await counts(pool)).values()) == 0
 
 

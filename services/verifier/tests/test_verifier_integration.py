@@ -6,57 +6,25 @@ flushed or reconfigured.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator
-from typing import Any
-from uuid import uuid4
 
 import msgspec
 import pytest
 from redis.asyncio import Redis
 from smoltbot_analysis import RulesIntegrityAnalyzer
-from smoltbot_bus import WorkerRuntime, redis_client
+from smoltbot_bus import WorkerRuntime
 from smoltbot_contracts import CardRecord, ControlV1, VerdictV1, ids
 from smoltbot_contracts.codec import decode_fields, to_fields
 from smoltbot_contracts.streams import card_key, dlq_key, stream_key
-from smoltbot_testing.net import free_port, wait_for_http
+from smoltbot_testing.env import REDIS_URL
+from smoltbot_testing.keys import wait_for_entries
+from smoltbot_testing.net import free_port
 from smoltbot_testing.procs import run_entrypoint
+from smoltbot_testing.workers import consuming, first_output, unacked
 from smoltbot_verifier.settings import VerifierSettings
 from smoltbot_verifier.worker import build_handler, consumer_config
 
 from services.verifier.tests.verifier_testkit import AGENT, COMPLETED, card, trace_event
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"test-{uuid4().hex[:8]}:"
-
-
-@pytest.fixture
-async def redis(prefix: str) -> AsyncIterator[Redis]:
-    client = redis_client(REDIS_URL)
-    yield client
-    keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
-async def _entries(redis: Redis, key: str, count: int, timeout_s: float = 10.0) -> list[Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        entries = await redis.xrange(key)
-        if len(entries) >= count:
-            return list(entries)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{key}: expected {count} entries, have {await redis.xlen(key)}")
 
 
 async def test_worker_turns_traces_into_verdicts(prefix: str, redis: Redis) -> None:
@@ -83,20 +51,17 @@ async def test_worker_turns_traces_into_verdicts(prefix: str, redis: Redis) -> N
         await redis.xadd(stream_key(prefix, "traces"), to_fields(event))  # type: ignore[arg-type]
     await redis.xadd(stream_key(prefix, "traces:priority"), to_fields(waiting))  # type: ignore[arg-type]
 
-    async with WorkerRuntime("verifier", settings, port=settings.port, host="127.0.0.1") as rt:
-        task = asyncio.create_task(
-            rt.run_consumer(
-                consumer_config(settings),
-                build_handler(rt.redis, rt.prefix, settings, RulesIntegrityAnalyzer()),
-            )
-        )
-        try:
-            verdicts = await _entries(redis, stream_key(prefix, "verdicts"), 3)
-            replies = await _entries(redis, stream_key(prefix, "replies:gw-1"), 1)
-            dead = await _entries(redis, dlq_key(prefix, "traces"), 1)
-        finally:
-            rt.request_stop()
-            await asyncio.wait_for(task, 10)
+    async with (
+        WorkerRuntime("verifier", settings, port=settings.port, host="127.0.0.1") as rt,
+        consuming(
+            rt,
+            consumer_config(settings),
+            build_handler(rt.redis, rt.prefix, settings, RulesIntegrityAnalyzer()),
+        ),
+    ):
+        verdicts = await wait_for_entries(redis, stream_key(prefix, "verdicts"), 3)
+        replies = await wait_for_entries(redis, stream_key(prefix, "replies:gw-1"), 1)
+        dead = await wait_for_entries(redis, dlq_key(prefix, "traces"), 1)
 
     decoded = [decode_fields(fields) for _, fields in verdicts]
     assert all(isinstance(v, VerdictV1) for v in decoded)
@@ -131,41 +96,18 @@ async def test_worker_turns_traces_into_verdicts(prefix: str, redis: Redis) -> N
     assert decode_fields(replies[0][1]) == flagged
     assert dead[0][1][b"reason"].startswith(b"invalid: ")
 
-    for stream in ("traces", "traces:priority"):
-        pending = await redis.xpending(stream_key(prefix, stream), "verifier")
-        assert pending["pending"] == 0, stream
+    assert await unacked(redis, prefix, "verifier", "traces", "traces:priority") == {}
 
 
 async def test_entrypoint_process_serves_probes_and_drains_on_sigterm(
     prefix: str, redis: Redis
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": REDIS_URL,
-        "SMOLTBOT_STREAM_PREFIX": prefix,
-        "SMOLTBOT_CONSUMER_NAME": "verifier-proc-test",
-        "SMOLTBOT_VERIFIER_PORT": str(port),
-        "SMOLTBOT_VERIFIER_HOST": "127.0.0.1",
-    }
     event = trace_event("0190f0e0-0000-7000-8000-0000000000b1")
-    await redis.xadd(stream_key(prefix, "traces"), to_fields(event))  # type: ignore[arg-type]
-    proc = subprocess.Popen(  # noqa: ASYNC220 - a child process is the point of this test
-        [sys.executable, "-m", "smoltbot_verifier"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    verdict = await first_output(
+        "verifier", redis, prefix, event, source="traces", output="verdicts"
     )
-    try:
-        await asyncio.to_thread(wait_for_http, f"http://127.0.0.1:{port}/health/ready")
-        entries = await _entries(redis, stream_key(prefix, "verdicts"), 1)
-        verdict = decode_fields(entries[0][1])
-        assert isinstance(verdict, VerdictV1)
-        assert verdict.meta.exchange_id == event.meta.exchange_id
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.to_thread(proc.communicate, timeout=15)
-    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    assert isinstance(verdict, VerdictV1)
+    assert verdict.meta.exchange_id == event.meta.exchange_id
 
 
 @pytest.mark.parametrize(

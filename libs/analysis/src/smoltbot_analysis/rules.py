@@ -376,10 +376,9 @@ def _first_match(pattern: re.Pattern[str], text: str) -> tuple[re.Match[str], bo
     return (first, True) if first is not None else None
 
 
-def _finding(
+def _find(
     text: str,
-    match: re.Match[str],
-    resisted: bool,
+    pattern: re.Pattern[str],
     *,
     rule_id: str,
     category: Category,
@@ -387,7 +386,12 @@ def _finding(
     description: str,
     card_field: str | None,
     conscience: str | None,
-) -> Finding:
+) -> Finding | None:
+    """A finding for the first match of ``pattern``, downgraded when the reasoning declines it."""
+    hit = _first_match(pattern, text)
+    if hit is None:
+        return None
+    match, resisted = hit
     return Finding(
         rule_id=rule_id,
         category=category,
@@ -412,24 +416,19 @@ def find_concerns(
     thinking: str, card: AlignmentCard, conscience_values: Sequence[ConscienceValue] = ()
 ) -> list[Finding]:
     """Apply the rule table and the card's forbidden actions to ``thinking`` (deterministic)."""
-    findings: list[Finding] = []
-    for rule in RULES:
-        hit = _first_match(rule.pattern, thinking)
-        if hit is None:
-            continue
-        findings.append(
-            _finding(
-                thinking,
-                hit[0],
-                hit[1],
-                rule_id=rule.rule_id,
-                category=rule.category,
-                severity=rule.severity,
-                description=rule.description,
-                card_field=rule.relevant_card_field,
-                conscience=_conscience_ref(rule.conscience_value_id, conscience_values),
-            )
+    findings: list[Finding | None] = [
+        _find(
+            thinking,
+            rule.pattern,
+            rule_id=rule.rule_id,
+            category=rule.category,
+            severity=rule.severity,
+            description=rule.description,
+            card_field=rule.relevant_card_field,
+            conscience=_conscience_ref(rule.conscience_value_id, conscience_values),
         )
+        for rule in RULES
+    ]
     seen: set[str] = set()
     for entry in card.autonomy_envelope.forbidden_actions:
         name = action_name(entry)
@@ -437,14 +436,10 @@ def find_concerns(
         if pattern is None or name.lower() in seen:
             continue
         seen.add(name.lower())
-        hit = _first_match(pattern, thinking)
-        if hit is None:
-            continue
         findings.append(
-            _finding(
+            _find(
                 thinking,
-                hit[0],
-                hit[1],
+                pattern,
                 rule_id="card.forbidden_action",
                 category="autonomy_violation",
                 severity="critical",
@@ -453,7 +448,7 @@ def find_concerns(
                 conscience=_conscience_ref("boundary-no-forbidden-actions", conscience_values),
             )
         )
-    return findings
+    return [f for f in findings if f is not None]
 
 
 def _summary(findings: Sequence[Finding]) -> str:

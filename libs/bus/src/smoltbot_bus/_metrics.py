@@ -6,8 +6,10 @@ from smoltbot_metrics import FAST_BUCKETS, Counter, Gauge, Histogram
 
 ENTRIES = Counter(
     "smoltbot_bus_entries_total",
-    "Stream entries handled by this consumer, by outcome "
-    "(acked, dead_lettered, retry_pending, lost = trimmed before it was handled).",
+    "Stream entries handled by this consumer, by outcome: acked, dead_lettered, "
+    "retry_pending (failed, left pending for redelivery), dependency_wait (held in place "
+    "while a dependency is down; counted per retry round) and lost (trimmed before it was "
+    "handled).",
     ["stream", "outcome"],
 )
 BATCH_SECONDS = Histogram(

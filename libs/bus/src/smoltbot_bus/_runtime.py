@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from types import TracebackType
 
 import msgspec
@@ -14,12 +15,24 @@ from redis.exceptions import RedisError
 from smoltbot_config import CommonSettings, default_consumer_name
 from smoltbot_health import Health
 from smoltbot_health.worker_server import ProbeServer
+from smoltbot_resilience import Backoff, retry_until
 
 from smoltbot_bus._consumer import Consumer
 from smoltbot_bus._crypto import EventCipher
 from smoltbot_bus._types import ConsumerConfig, Handler
 
 log = logging.getLogger(__name__)
+
+_REDIS_DOWN = (RedisError, OSError)
+
+
+def _warn(message: str) -> Callable[[BaseException, float, int], None]:
+    """A ``retry_until`` hook that logs each failed attempt as ``message``."""
+
+    def on_retry(error: BaseException, delay_s: float, attempt: int) -> None:
+        log.warning(message, extra={"error": str(error)[:200], "retry_in_s": delay_s})
+
+    return on_retry
 
 
 def redis_client(url: str) -> Redis:
@@ -80,6 +93,11 @@ class WorkerRuntime:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def stop_requested(self) -> asyncio.Event:
+        """Set on SIGTERM/SIGINT: waits on other dependencies end on it too."""
+        return self._stop
+
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: stop reading, finish the batch in hand, ack, leave."""
         if not self._stop.is_set():
@@ -95,16 +113,14 @@ class WorkerRuntime:
             loop.add_signal_handler(sig, self.request_stop)
 
     async def wait_for_redis(self, max_backoff_s: float = 5.0) -> None:
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                await self.redis.ping()
-                return
-            except (RedisError, OSError) as exc:
-                log.warning("redis not reachable yet; retrying", extra={"error": str(exc)[:200]})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                delay = min(delay * 2, max_backoff_s)
+        """Until Redis answers a PING, or a stop is requested."""
+        await retry_until(
+            self.redis.ping,
+            retry_on=_REDIS_DOWN,
+            backoff=Backoff(0.2, max_backoff_s),
+            stop=self._stop,
+            on_retry=_warn("redis not reachable yet; retrying"),
+        )
 
     def tuned(self, config: ConsumerConfig) -> ConsumerConfig:
         """The service's consumer config with the operator's bus tuning from the environment.
@@ -145,15 +161,13 @@ class WorkerRuntime:
             health=self.health,
             cipher=self.cipher,
         )
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                await self.consumer.ensure_groups()
-                break
-            except (RedisError, OSError) as exc:
-                log.warning("cannot create consumer groups yet", extra={"error": str(exc)[:200]})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await retry_until(
+            self.consumer.reader.ensure_groups,
+            retry_on=_REDIS_DOWN,
+            backoff=Backoff(0.2, 5.0),
+            stop=self._stop,
+            on_retry=_warn("cannot create consumer groups yet"),
+        )
         self.health.mark_started()
         log.info(
             "consuming",
@@ -163,17 +177,23 @@ class WorkerRuntime:
                 "streams": list(config.streams),
             },
         )
-        task = asyncio.create_task(self.consumer.run(), name="consume")
-        stop_wait = asyncio.create_task(self._stop.wait())
-        done, _ = await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-        if task not in done:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), self.settings.drain_timeout_s)
-            except TimeoutError:
-                log.error("drain timed out; abandoning the batch in hand (it will be reclaimed)")
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        stop_wait.cancel()
-        if task.done() and not task.cancelled():
-            task.result()  # surface a crash of the consume loop
+        consume = asyncio.create_task(self.consumer.run(), name="consume")
+        await _until_drained(consume, self._stop, self.settings.drain_timeout_s)
+
+
+async def _until_drained(task: asyncio.Task[None], stop: asyncio.Event, timeout_s: float) -> None:
+    """Await ``task``; once ``stop`` is set give it ``timeout_s`` to finish, then cancel it.
+    A crash of the task is raised here."""
+    stop_wait = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if task not in done:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+        except TimeoutError:
+            log.error("drain timed out; abandoning the batch in hand (it will be reclaimed)")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    stop_wait.cancel()
+    if task.done() and not task.cancelled():
+        task.result()  # surface a crash of the consume loop

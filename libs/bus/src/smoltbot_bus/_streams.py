@@ -1,11 +1,12 @@
-"""Stream-id arithmetic and the per-stream housekeeping every worker runs (architecture §3.2).
+"""Stream-id arithmetic and the per-stream chores of housekeeping (architecture §3.2);
+:mod:`smoltbot_bus._housekeeping` schedules them.
 
 * lag / pending / oldest-pending-age gauges for each (stream, group);
 * retention trimming that never removes an entry a live group has not acked: the trim point is
   the smaller of "now - retention" and, over every live group, the first entry it still needs;
   under byte pressure the time window is ignored and everything acked by every live group may
   go. A group is live while its consumers refresh its heartbeat key (``hb:<stream>:<group>``,
-  expiring after ``stale_after_ms``); a group without one is stale, ignored and reported;
+  see :mod:`smoltbot_bus._heartbeat`); a group without one is stale, ignored and reported;
 * removal of idle consumers that hold nothing pending.
 
 Redis 7.0 has no ACKED trimming (8.2+), hence the computation here. Only ``XTRIM MINID ~`` is
@@ -22,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from smoltbot_contracts.streams import ALL_STREAMS
 
+from smoltbot_bus._heartbeat import heartbeat_key
 from smoltbot_bus._metrics import (
     CONSUMERS_REMOVED,
     LAG,
@@ -56,15 +58,6 @@ async def bus_memory(redis: Redis, prefix: str) -> int:
     for stream in ALL_STREAMS:
         pipe.memory_usage(f"{prefix}{stream}")
     return sum(int(size or 0) for size in await pipe.execute())
-
-
-def heartbeat_key(prefix: str, stream: str, group: str) -> str:
-    return f"{prefix}hb:{stream}:{group}"
-
-
-async def beat_group(redis: Redis, prefix: str, stream: str, group: str, ttl_ms: int) -> None:
-    """Mark ``group`` live on ``stream`` for ``ttl_ms`` (consumers call this every claim tick)."""
-    await redis.set(heartbeat_key(prefix, stream, group), str(int(time.time())), px=ttl_ms)
 
 
 async def group_floors(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
+from smoltbot_resilience import Backoff, retry_until
 
 __all__ = ["Pool", "create_pool", "ping", "wait_until_reachable"]
 
@@ -63,38 +63,36 @@ async def ping(pool: Pool, timeout_s: float = 2.0) -> None:
 async def wait_until_reachable(
     pool: Pool,
     *,
-    should_stop: Callable[[], bool] | None = None,
+    stop: asyncio.Event | None = None,
     initial_delay_s: float = 0.5,
     max_delay_s: float = 15.0,
 ) -> bool:
-    """Ping with exponential backoff until the database answers; never gives up on its own.
+    """Ping with capped exponential backoff until the database answers; never gives up on its own.
 
     Workers call this before consuming: crashing would only make a restart loop, and consuming
-    without a database would burn delivery attempts into the DLQ. Returns False when
-    ``should_stop()`` turned true (shutdown requested) before the database became reachable.
+    without a database would burn delivery attempts into the DLQ. Returns False when ``stop``
+    was set (shutdown requested) before the database became reachable.
     """
-    delay = initial_delay_s
-    attempt = 0
-    stop = should_stop or (lambda: False)
-    while not stop():
-        attempt += 1
-        try:
-            await ping(pool, timeout_s=max(2.0, delay))
-        except (psycopg.Error, OSError) as exc:  # pool timeouts are psycopg errors too
-            log.warning(
-                "postgres not reachable yet; retrying",
-                extra={"attempt": attempt, "retry_in_s": delay, "error": _describe(exc)},
-            )
-        else:
-            if attempt > 1:
-                log.info("postgres reachable", extra={"attempts": attempt})
-            return True
-        for _ in range(max(1, round(delay / 0.2))):  # sleep in slices to notice a stop quickly
-            if stop():
-                break
-            await asyncio.sleep(0.2)
-        delay = min(delay * 2, max_delay_s)
-    return False
+    backoff = Backoff(initial_delay_s, max_delay_s)
+
+    async def attempt() -> int:
+        await ping(pool, timeout_s=max(2.0, backoff.current))
+        return 1
+
+    def on_retry(exc: BaseException, delay: float, attempt_number: int) -> None:
+        log.warning(
+            "postgres not reachable yet; retrying",
+            extra={"attempt": attempt_number, "retry_in_s": delay, "error": _describe(exc)},
+        )
+
+    # Pool timeouts are psycopg errors too.
+    reached = await retry_until(
+        attempt, retry_on=(psycopg.Error, OSError), backoff=backoff, stop=stop, on_retry=on_retry
+    )
+    if reached is None:
+        return False
+    log.info("postgres reachable")
+    return True
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,6 +1,9 @@
 """Test tooling: fake LLM providers as real HTTP servers on loopback, and small process helpers.
 
-Imported only from tests and from ``smoltbot up --fake-upstream``; never from service code.
+Imported only from tests and from ``smoltbot up --fake-upstream``; never from service code. The
+fixtures every suite shares are in :mod:`smoltbot_testing.pytest_plugin` (registered by the
+repository's root ``conftest.py``); where the shared Redis and PostgreSQL are, in
+:mod:`smoltbot_testing.env`.
 """
 
 from smoltbot_testing.fake_upstream import FakeUpstream, RecordedResponse

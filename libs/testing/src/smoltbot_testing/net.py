@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -34,3 +36,14 @@ def wait_for_http(url: str, *, timeout_s: float = 15.0, expect_status: int = 200
             last = f"{type(exc).__name__}: {exc}"
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer {expect_status} within {timeout_s}s ({last})")
+
+
+def decoded_body(raw: bytes, headers: Mapping[str, str], accept_encoding: str) -> bytes:
+    """The plain bytes of a response body received as ``raw`` (with ``headers``, looked up in
+    lower case) for a request that sent ``Accept-Encoding: accept_encoding`` (``gzip`` or
+    ``identity``); asserts that the response was encoded just as asked."""
+    if accept_encoding == "gzip":
+        assert headers.get("content-encoding") == "gzip", headers
+        return gzip.decompress(raw)
+    assert "content-encoding" not in headers, headers
+    return raw

@@ -1,18 +1,36 @@
-"""Private PostgreSQL databases for tests (created on the shared server, always dropped)."""
+"""Private PostgreSQL databases for tests (created on the shared server, always dropped), and the
+one list of the tables the services write."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from uuid import uuid4
 
 import psycopg
 from psycopg import sql
 
-ADMIN_URL = os.environ.get(
-    "SMOLTBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+from smoltbot_testing.env import ADMIN_URL
+
+__all__ = [
+    "ADMIN_URL",
+    "BUS_TABLES",
+    "temporary_database",
+    "truncate_bus_tables",
+    "url_for",
+]
+
+#: Every table the migrations create for the bus's events (all but the runner's own
+#: ``schema_migrations``); a test in ``libs/testing/tests`` keeps this in step with the migrations.
+BUS_TABLES = (
+    "verifications",
+    "traces",
+    "integrity_checkpoints",
+    "exchanges",
+    "alignment_cards",
+    "agents",
 )
 
 
@@ -38,3 +56,10 @@ def temporary_database(label: str = "test", *, migrate: bool = False) -> Iterato
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def truncate_bus_tables(conn: psycopg.Connection[Any]) -> None:
+    """Remove every row the services wrote (``BUS_TABLES``), in one statement."""
+    conn.execute(
+        sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(map(sql.Identifier, BUS_TABLES)))
+    )

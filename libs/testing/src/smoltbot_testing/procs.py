@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smoltbot_testing.env import REDIS_URL
 from smoltbot_testing.net import free_port, wait_for_http
 
 PORT_VARS = {
@@ -138,3 +141,46 @@ def base_env(
     }
     env.pop("SMOLTBOT_CONSUMER_NAME", None)
     return env
+
+
+@dataclass
+class WorkerRun:
+    """One ``python -m smoltbot_<service>`` run: its port, then its exit code and output."""
+
+    port: int
+    returncode: int | None = None
+    output: str = ""
+
+
+@asynccontextmanager
+async def worker_process(
+    service: str, *, prefix: str, consumer_name: str, redis_url: str = REDIS_URL
+) -> AsyncIterator[WorkerRun]:
+    """A bus worker as an OS process on the shared Redis under ``prefix``, ready when entered.
+
+    On exit it gets SIGTERM and is waited for (15 s); ``returncode`` and ``output`` (stdout and
+    stderr) are filled in then, for the caller to assert on.
+    """
+    run = WorkerRun(port=free_port())
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "SMOLTBOT_STREAM_PREFIX": prefix,
+        "SMOLTBOT_CONSUMER_NAME": consumer_name,
+        PORT_VARS[service]: str(run.port),
+        f"SMOLTBOT_{service.upper()}_HOST": "127.0.0.1",
+    }
+    proc = subprocess.Popen(  # noqa: S603, ASYNC220 - fixed argv, no shell; the child is the point
+        [sys.executable, "-m", f"smoltbot_{service}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        await asyncio.to_thread(wait_for_http, f"http://127.0.0.1:{run.port}/health/ready")
+        yield run
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=15)
+        run.returncode = proc.returncode
+        run.output = out.decode(errors="replace")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from litestar import Litestar, Router
@@ -39,6 +39,31 @@ class ApiContext:
     db: Database
     repository: Repository
 
+    @classmethod
+    def build(cls, settings: ApiSettings) -> ApiContext:
+        """Everything is created here, nothing is connected: routes and DI need the objects
+        before the lifespan runs."""
+        health = Health("api")
+        db = Database(
+            settings.database_url,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            timeout_s=settings.db_pool_timeout_s,
+            on_connected=health.mark_started,
+        )
+        health.add_check("postgres", db.ping)
+        return cls(settings=settings, health=health, db=db, repository=Repository(db))
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[ApiContext]:
+        """Connect in the background (probes answer 503 meanwhile, startup is marked once the
+        database answered); on the way out drain first, then close the pool (architecture §11)."""
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self.db.close)
+            self.db.start()
+            stack.callback(self.health.mark_draining)
+            yield self
+
 
 def api_context(app: Litestar) -> ApiContext:
     """The :class:`ApiContext` of an app built by :func:`create_app` (typed access to state)."""
@@ -50,26 +75,12 @@ def api_context(app: Litestar) -> ApiContext:
 
 def create_app(settings: ApiSettings) -> Litestar:
     """Build the api for ``settings``. One app instance runs its lifespan once (one pool)."""
-    health = Health("api")
-    db = Database(
-        settings.database_url,
-        min_size=settings.db_pool_min_size,
-        max_size=settings.db_pool_max_size,
-        timeout_s=settings.db_pool_timeout_s,
-        on_connected=health.mark_started,
-    )
-    health.add_check("postgres", db.ping)
-    ctx = ApiContext(settings=settings, health=health, db=db, repository=Repository(db))
+    ctx = ApiContext.build(settings)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        # Connecting happens in the background: the app serves probes (503) meanwhile.
-        db.start()
-        try:
+        async with ctx.open():
             yield
-        finally:
-            health.mark_draining()
-            await db.close()
 
     def provide_repository() -> Repository:
         return ctx.repository
@@ -82,7 +93,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         tags=["v1"],
     )
     return Litestar(
-        route_handlers=[v1, *probe_route_handlers(health)],
+        route_handlers=[v1, *probe_route_handlers(ctx.health)],
         dependencies={"repo": Provide(provide_repository, sync_to_thread=False)},
         exception_handlers=exception_handlers(),
         middleware=[metrics_middleware],

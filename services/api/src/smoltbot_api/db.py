@@ -1,10 +1,10 @@
 """The PostgreSQL connection pool and its life cycle.
 
 The pool is opened only once the database answered at least once: until then a background task
-retries with capped exponential backoff while ``/health/startup`` and ``/health/ready`` say 503,
-so an unreachable database at start never turns into a crash loop (architecture §8). Later outages
-are
-handled by the pool itself (broken connections are checked out and replaced).
+retries with jittered exponential backoff (``smoltbot_resilience``) while ``/health/startup`` and
+``/health/ready`` say 503, so an unreachable database at start never turns into a crash loop
+(architecture §8). Later outages are handled by the pool itself (broken connections are checked
+out and replaced).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Callable
 
 import msgspec
@@ -20,6 +19,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
+from smoltbot_resilience import Backoff, retry_until
 
 from smoltbot_api.errors import ServiceUnavailableError
 
@@ -51,8 +51,8 @@ class Database:
         self._conninfo = conninfo
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
-        self._initial_backoff_s = initial_backoff_s
-        self._max_backoff_s = max_backoff_s
+        # Full jitter keeps several api replicas from retrying in lock step.
+        self._backoff = Backoff(initial_backoff_s, max_backoff_s, jitter=True)
         self._on_connected = on_connected
         self._pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
             conninfo,
@@ -87,32 +87,36 @@ class Database:
         )
         await conn.close()
 
+    async def _open_pool(self) -> None:
+        await asyncio.wait_for(self._probe(), self._connect_timeout_s + 1.0)
+        await self._pool.open(wait=False)
+
     async def _connect_loop(self) -> None:
-        delay = self._initial_backoff_s
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await asyncio.wait_for(self._probe(), self._connect_timeout_s + 1.0)
-                await self._pool.open(wait=False)
-            except (psycopg.Error, OSError, TimeoutError) as exc:
-                logger.warning(
-                    "database not reachable yet, retrying",
-                    extra={
-                        "attempt": attempt,
-                        "retry_in_s": round(delay, 2),
-                        "error": f"{type(exc).__name__}: {exc}"[:300],
-                    },
-                )
-                # Full jitter keeps several api replicas from retrying in lock step.
-                await asyncio.sleep(random.uniform(delay / 2, delay))  # noqa: S311
-                delay = min(delay * 2, self._max_backoff_s)
-                continue
-            logger.info("database connected", extra={"attempt": attempt})
-            self._connected.set()
-            if self._on_connected is not None:
-                self._on_connected()
-            return
+        """Until the database answers; ``close`` cancels it (there is no other way to stop)."""
+        attempts = 0
+
+        def retrying(exc: BaseException, delay_s: float, attempt: int) -> None:
+            nonlocal attempts
+            attempts = attempt
+            logger.warning(
+                "database not reachable yet, retrying",
+                extra={
+                    "attempt": attempt,
+                    "retry_in_s": round(delay_s, 2),
+                    "error": f"{type(exc).__name__}: {exc}"[:300],
+                },
+            )
+
+        await retry_until(
+            self._open_pool,
+            retry_on=(psycopg.Error, OSError, TimeoutError),
+            backoff=self._backoff,
+            on_retry=retrying,
+        )
+        logger.info("database connected", extra={"attempt": attempts + 1})
+        self._connected.set()
+        if self._on_connected is not None:
+            self._on_connected()
 
     async def wait_connected(self, timeout_s: float) -> bool:
         """Wait until the pool is open (used by tests and tooling); False on timeout."""

@@ -1,7 +1,8 @@
-"""One exception base for the api and the one place that maps errors to HTTP responses.
+"""The api's exceptions and its one exception -> HTTP map (architecture §11).
 
-Every error body is ``{"error": "<message>", "type": "<kind>"}`` (self-hosting.md §2.1), whether it
-comes from our own code, from Litestar (unknown route, bad query parameter) or from the database.
+Every body comes from the shared catalogue (``smoltbot_contracts.errors`` through
+``smoltbot_web``), whether the error is ours, Litestar's (unknown route, bad query parameter) or
+the database's; only the api's own wording and its database mapping live here.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar import Request, Response
+from litestar.exceptions import ValidationException
 from litestar.types import ExceptionHandlersMap
+from smoltbot_web import ErrorReply, ServiceError
+from smoltbot_web import exception_handlers as shared_exception_handlers
 
 __all__ = [
     "ApiError",
     "AuthenticationError",
-    "InvalidRequestError",
     "NotFoundError",
     "ServiceUnavailableError",
     "exception_handlers",
@@ -27,48 +29,21 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    """Base of every error the api raises on purpose; carries its HTTP status and error type."""
-
-    status_code: int = 500
-    error_type: str = "api_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidRequestError(ApiError):
-    status_code = 400
-    error_type = "invalid_request_error"
+class ApiError(ServiceError):
+    """Base of every error the api raises on purpose; a subclass names its catalogue type."""
 
 
 class AuthenticationError(ApiError):
-    status_code = 401
     error_type = "authentication_error"
 
 
 class NotFoundError(ApiError):
-    status_code = 404
     error_type = "not_found"
 
 
 class ServiceUnavailableError(ApiError):
-    status_code = 503
     error_type = "service_unavailable"
 
-
-# Error types for statuses Litestar raises itself (unknown route, wrong method, ...).
-_TYPE_BY_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "service_unavailable",
-}
 
 # How each query parameter should look, for a 400 message that tells the caller the fix.
 _PARAM_EXPECTATIONS = {
@@ -78,23 +53,10 @@ _PARAM_EXPECTATIONS = {
 }
 
 
-def _error(status_code: int, message: str, error_type: str) -> Response[dict[str, str]]:
-    headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
-    return Response(
-        {"error": message, "type": error_type},
-        status_code=status_code,
-        media_type=MediaType.JSON,
-        headers=headers,
-    )
+_DATABASE_DOWN = ErrorReply("service_unavailable", "database unavailable, retry later")
 
 
-def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, str]]:
-    return _error(exc.status_code, exc.message, exc.error_type)
-
-
-def _validation_error(
-    request: Request[Any, Any, Any], exc: ValidationException
-) -> Response[dict[str, str]]:
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     """Litestar's parameter validation, reworded as one line naming each bad parameter."""
     parts: list[str] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
@@ -110,43 +72,34 @@ def _validation_error(
         else:
             parts.append(f"{key}: {item.get('message', 'invalid value')}")
     message = "invalid query parameter: " + "; ".join(parts) if parts else exc.detail
-    return _error(400, message, "invalid_request_error")
-
-
-def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, str]]:
-    status = exc.status_code
-    return _error(status, exc.detail, _TYPE_BY_STATUS.get(status, "api_error"))
+    return ErrorReply("invalid_request_error", message).response()
 
 
 def _database_unavailable(
     request: Request[Any, Any, Any], exc: psycopg.OperationalError
-) -> Response[dict[str, str]]:
+) -> Response[bytes]:
     logger.warning(
         "database unavailable while serving a request",
         extra={"path": request.url.path, "error": f"{type(exc).__name__}: {exc}"[:300]},
     )
-    return _error(503, "database unavailable, retry later", "service_unavailable")
+    return _DATABASE_DOWN.response()
 
 
-def _invalid_value(_: Request[Any, Any, Any], exc: psycopg.DataError) -> Response[dict[str, str]]:
+def _invalid_value(_: Request[Any, Any, Any], exc: psycopg.DataError) -> Response[bytes]:
     """A value PostgreSQL cannot even compare (e.g. a NUL byte in an id) is the caller's error."""
     detail = exc.diag.message_primary or str(exc)
-    return _error(400, f"invalid value in request: {detail}", "invalid_request_error")
-
-
-def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
-    logger.exception("unhandled error", extra={"path": request.url.path}, exc_info=exc)
-    return _error(500, "internal server error", "internal_error")
+    return ErrorReply("invalid_request_error", f"invalid value in request: {detail}").response()
 
 
 def exception_handlers() -> ExceptionHandlersMap:
-    """The single error -> HTTP mapping of the app (Litestar picks the closest class in the MRO)."""
-    return {
-        ApiError: _api_error,
-        ValidationException: _validation_error,
-        HTTPException: _http_exception,
-        psycopg.DataError: _invalid_value,
-        psycopg.OperationalError: _database_unavailable,
-        psycopg_pool.PoolTimeout: _database_unavailable,
-        Exception: _unexpected,
-    }
+    """The shared mapping plus the api's own: query-parameter wording and database errors."""
+    return shared_exception_handlers(
+        logger,
+        headers={"authentication_error": {"WWW-Authenticate": "Bearer"}},
+        overrides={
+            ValidationException: _validation_error,
+            psycopg.DataError: _invalid_value,
+            psycopg.OperationalError: _database_unavailable,
+            psycopg_pool.PoolTimeout: _database_unavailable,
+        },
+    )

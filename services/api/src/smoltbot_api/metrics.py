@@ -1,4 +1,5 @@
-"""Request count and latency per route template (never per agent id: bounded label sets)."""
+"""The api's metric catalogue: request count and latency per route template (never per agent
+id, so label sets stay bounded), and the middleware that records them."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from smoltbot_metrics import FAST_BUCKETS, Counter, Histogram
 __all__ = ["REQUESTS", "REQUEST_DURATION", "metrics_middleware"]
 
 REQUESTS = Counter(
-    "api_requests_total",
-    "HTTP requests handled by the api, by method, route template and status code.",
+    "smoltbot_api_requests_total",
+    "HTTP requests handled by the api. method: the HTTP method; route: the matched route "
+    "template (e.g. /v1/agents/{agent_id}), unmatched when no route matched; status: the HTTP "
+    "status sent, 500 when an error escaped every handler.",
     ["method", "route", "status"],
 )
 REQUEST_DURATION = Histogram(
-    "api_request_duration_seconds",
-    "Time to handle an api request, by method and route template.",
+    "smoltbot_api_request_duration_seconds",
+    "Time to handle an api request. method: the HTTP method; route: the matched route "
+    "template, unmatched when no route matched.",
     ["method", "route"],
     buckets=FAST_BUCKETS,
 )

@@ -1,14 +1,15 @@
 """SQL for the read endpoints; rows come back shaped like the response Structs.
 
-Each list query returns its page and the filtered total in one statement (``count(*) OVER ()``),
-so page and total come from the same snapshot. Order is newest first with the id as tie-breaker,
+Each list answer's page and filtered total are read in one read-only snapshot, so they always
+agree. Order is newest first with the id as tie-breaker,
 which keeps limit/offset pages stable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from psycopg import AsyncConnection, sql
@@ -16,11 +17,21 @@ from psycopg.rows import dict_row
 
 from smoltbot_api.db import Database
 from smoltbot_api.errors import NotFoundError
-from smoltbot_api.schemas import Agent, Checkpoint, Exchange, Trace
+from smoltbot_api.schemas import (
+    Agent,
+    AgentList,
+    Checkpoint,
+    CheckpointList,
+    ExchangeList,
+    Page,
+    Trace,
+    TraceList,
+)
 
 __all__ = ["Repository"]
 
 S = TypeVar("S", bound=msgspec.Struct)
+P = TypeVar("P", bound=Page)
 Query = sql.SQL | sql.Composed
 
 _AGENT_COLUMNS = sql.SQL(
@@ -63,6 +74,38 @@ _CHECKPOINT_SELECT = sql.SQL("SELECT {cols} FROM integrity_checkpoints").format(
 _EXCHANGE_SELECT = sql.SQL("SELECT {cols} FROM exchanges").format(cols=_EXCHANGE_COLUMNS)
 
 
+@dataclass(frozen=True, slots=True)
+class _Listing(Generic[P]):
+    """How one list endpoint reads: its rows, their order, the table its total counts, and the
+    page it answers with (``rows`` names the page's field that holds them)."""
+
+    select: Query
+    order: Query
+    count_table: str
+    page: type[P]
+    rows: str
+
+
+_AGENTS = _Listing(_AGENT_SELECT, sql.SQL("last_seen_at DESC, id"), "agents", AgentList, "agents")
+_TRACES = _Listing(
+    _TRACE_SELECT, sql.SQL('"timestamp" DESC, trace_id DESC'), "traces", TraceList, "traces"
+)
+_CHECKPOINTS = _Listing(
+    _CHECKPOINT_SELECT,
+    sql.SQL('"timestamp" DESC, checkpoint_id DESC'),
+    "integrity_checkpoints",
+    CheckpointList,
+    "checkpoints",
+)
+_EXCHANGES = _Listing(
+    _EXCHANGE_SELECT,
+    sql.SQL("completed_at DESC, exchange_id DESC"),
+    "exchanges",
+    ExchangeList,
+    "exchanges",
+)
+
+
 def _where(conditions: Sequence[tuple[str, object]]) -> tuple[Query, list[object]]:
     """``WHERE a = %s AND b = %s`` over fixed, trusted column names, with the values apart."""
     if not conditions:
@@ -81,29 +124,27 @@ async def _fetch_all(
 
 async def _fetch_page(
     conn: AsyncConnection,
-    *,
-    select: Query,
-    order: Query,
+    listing: _Listing[P],
     conditions: Sequence[tuple[str, object]],
     limit: int,
     offset: int,
-    count_table: str,
-) -> tuple[list[dict[str, Any]], int]:
+) -> P:
     """One page plus the total, as two queries: a window ``count(*) OVER ()`` would build every
     row of the agent (joins included) before LIMIT, which grows with the agent's history."""
     where, params = _where(conditions)
     query = sql.SQL(
         "SELECT page.* FROM ({select}) AS page{where} ORDER BY {order} LIMIT %s OFFSET %s"
-    ).format(select=select, where=where, order=order)
+    ).format(select=listing.select, where=where, order=listing.order)
     count = sql.SQL("SELECT count(*) AS n FROM {table}{where}").format(
-        table=sql.Identifier(count_table), where=where
+        table=sql.Identifier(listing.count_table), where=where
     )
     # One snapshot for both, so the page and its total agree.
     async with conn.transaction():
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         rows = await _fetch_all(conn, query, [*params, limit, offset])
         counted = await _fetch_all(conn, count, params)
-    return rows, int(counted[0]["n"])
+    page = {listing.rows: rows, "total": int(counted[0]["n"]), "limit": limit, "offset": offset}
+    return msgspec.convert(page, listing.page)
 
 
 class Repository:
@@ -120,75 +161,47 @@ class Repository:
 
     async def _agent_page(
         self,
+        listing: _Listing[P],
         agent_id: str,
-        *,
-        select: Query,
-        order: Query,
-        conditions: Sequence[tuple[str, object]],
         limit: int,
         offset: int,
-        count_table: str,
-        item_type: type[S],
-    ) -> tuple[list[S], int]:
+        conditions: Sequence[tuple[str, object]] = (),
+    ) -> P:
         """A page of one agent's rows; 404 only when the agent is unknown *and* has no rows.
 
         Rows of an agent whose ``agents`` row is not persisted yet (the two arrive on different
         streams) are still served rather than hidden behind a 404.
         """
         async with self._db.connection() as conn:
-            rows, total = await _fetch_page(
-                conn,
-                select=select,
-                order=order,
-                conditions=[("agent_id", agent_id), *conditions],
-                limit=limit,
-                offset=offset,
-                count_table=count_table,
+            page = await _fetch_page(
+                conn, listing, [("agent_id", agent_id), *conditions], limit, offset
             )
-            if total == 0 and not await self._agent_exists(conn, agent_id):
+            if page.total == 0 and not await self._agent_exists(conn, agent_id):
                 raise NotFoundError(f"agent {agent_id!r} not found")
-        return [msgspec.convert(row, item_type) for row in rows], total
+        return page
 
-    async def list_agents(self, limit: int, offset: int) -> tuple[list[Agent], int]:
+    async def _one(self, query: Query, params: Sequence[object], item: type[S], missing: str) -> S:
+        """The first row of ``query`` as ``item``; 404 with ``missing`` when there is none."""
         async with self._db.connection() as conn:
-            rows, total = await _fetch_page(
-                conn,
-                select=_AGENT_SELECT,
-                order=sql.SQL("last_seen_at DESC, id"),
-                conditions=[],
-                limit=limit,
-                offset=offset,
-                count_table="agents",
-            )
-        return msgspec.convert(rows, list[Agent]), total
+            rows = await _fetch_all(conn, query, params)
+        if not rows:
+            raise NotFoundError(missing)
+        return msgspec.convert(rows[0], item)
+
+    async def list_agents(self, limit: int, offset: int) -> AgentList:
+        async with self._db.connection() as conn:
+            return await _fetch_page(conn, _AGENTS, (), limit, offset)
 
     async def get_agent(self, agent_id: str) -> Agent:
         query = _AGENT_SELECT + sql.SQL(" WHERE id = %s")
-        async with self._db.connection() as conn:
-            rows = await _fetch_all(conn, query, [agent_id])
-        if not rows:
-            raise NotFoundError(f"agent {agent_id!r} not found")
-        return msgspec.convert(rows[0], Agent)
+        return await self._one(query, [agent_id], Agent, f"agent {agent_id!r} not found")
 
-    async def list_traces(self, agent_id: str, limit: int, offset: int) -> tuple[list[Trace], int]:
-        return await self._agent_page(
-            agent_id,
-            select=_TRACE_SELECT,
-            order=sql.SQL('"timestamp" DESC, trace_id DESC'),
-            conditions=[],
-            limit=limit,
-            offset=offset,
-            count_table="traces",
-            item_type=Trace,
-        )
+    async def list_traces(self, agent_id: str, limit: int, offset: int) -> TraceList:
+        return await self._agent_page(_TRACES, agent_id, limit, offset)
 
     async def get_trace(self, trace_id: str) -> Trace:
         query = _TRACE_SELECT + sql.SQL(" WHERE t.trace_id = %s")
-        async with self._db.connection() as conn:
-            rows = await _fetch_all(conn, query, [trace_id])
-        if not rows:
-            raise NotFoundError(f"trace {trace_id!r} not found")
-        return msgspec.convert(rows[0], Trace)
+        return await self._one(query, [trace_id], Trace, f"trace {trace_id!r} not found")
 
     async def list_checkpoints(
         self,
@@ -197,41 +210,15 @@ class Repository:
         offset: int,
         verdict: str | None = None,
         session_id: str | None = None,
-    ) -> tuple[list[Checkpoint], int]:
-        conditions: list[tuple[str, object]] = []
-        if verdict is not None:
-            conditions.append(("verdict", verdict))
-        if session_id is not None:
-            conditions.append(("session_id", session_id))
-        return await self._agent_page(
-            agent_id,
-            select=_CHECKPOINT_SELECT,
-            order=sql.SQL('"timestamp" DESC, checkpoint_id DESC'),
-            conditions=conditions,
-            limit=limit,
-            offset=offset,
-            count_table="integrity_checkpoints",
-            item_type=Checkpoint,
-        )
+    ) -> CheckpointList:
+        filters = {"verdict": verdict, "session_id": session_id}
+        conditions = [(column, value) for column, value in filters.items() if value is not None]
+        return await self._agent_page(_CHECKPOINTS, agent_id, limit, offset, conditions)
 
     async def get_checkpoint(self, agent_id: str, checkpoint_id: str) -> Checkpoint:
         query = _CHECKPOINT_SELECT + sql.SQL(" WHERE agent_id = %s AND checkpoint_id = %s")
-        async with self._db.connection() as conn:
-            rows = await _fetch_all(conn, query, [agent_id, checkpoint_id])
-        if not rows:
-            raise NotFoundError(f"checkpoint {checkpoint_id!r} not found for agent {agent_id!r}")
-        return msgspec.convert(rows[0], Checkpoint)
+        missing = f"checkpoint {checkpoint_id!r} not found for agent {agent_id!r}"
+        return await self._one(query, [agent_id, checkpoint_id], Checkpoint, missing)
 
-    async def list_exchanges(
-        self, agent_id: str, limit: int, offset: int
-    ) -> tuple[list[Exchange], int]:
-        return await self._agent_page(
-            agent_id,
-            select=_EXCHANGE_SELECT,
-            order=sql.SQL("completed_at DESC, exchange_id DESC"),
-            conditions=[],
-            limit=limit,
-            offset=offset,
-            count_table="exchanges",
-            item_type=Exchange,
-        )
+    async def list_exchanges(self, agent_id: str, limit: int, offset: int) -> ExchangeList:
+        return await self._agent_page(_EXCHANGES, agent_id, limit, offset)

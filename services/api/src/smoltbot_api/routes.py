@@ -35,8 +35,7 @@ Repo = NamedDependency[Repository]
 
 @get("/agents", summary="List agents, most recently seen first")
 async def list_agents(repo: Repo, limit: Limit = 50, offset: Offset = 0) -> AgentList:
-    agents, total = await repo.list_agents(limit, offset)
-    return AgentList(agents=agents, total=total, limit=limit, offset=offset)
+    return await repo.list_agents(limit, offset)
 
 
 @get("/agents/{agent_id:str}", summary="Get one agent")
@@ -48,8 +47,7 @@ async def get_agent(repo: Repo, agent_id: AgentId) -> Agent:
 async def list_traces(
     repo: Repo, agent_id: AgentId, limit: Limit = 50, offset: Offset = 0
 ) -> TraceList:
-    traces, total = await repo.list_traces(agent_id, limit, offset)
-    return TraceList(traces=traces, total=total, limit=limit, offset=offset)
+    return await repo.list_traces(agent_id, limit, offset)
 
 
 @get("/agents/{agent_id:str}/checkpoints", summary="An agent's integrity checkpoints, newest first")
@@ -66,10 +64,9 @@ async def list_checkpoints(
         str | None, Parameter(description="Only checkpoints of this session.")
     ] = None,
 ) -> CheckpointList:
-    checkpoints, total = await repo.list_checkpoints(
+    return await repo.list_checkpoints(
         agent_id, limit, offset, verdict=verdict, session_id=session_id
     )
-    return CheckpointList(checkpoints=checkpoints, total=total, limit=limit, offset=offset)
 
 
 @get("/agents/{agent_id:str}/checkpoints/{checkpoint_id:str}", summary="Get one checkpoint")
@@ -81,8 +78,7 @@ async def get_checkpoint(repo: Repo, agent_id: AgentId, checkpoint_id: Checkpoin
 async def list_exchanges(
     repo: Repo, agent_id: AgentId, limit: Limit = 50, offset: Offset = 0
 ) -> ExchangeList:
-    exchanges, total = await repo.list_exchanges(agent_id, limit, offset)
-    return ExchangeList(exchanges=exchanges, total=total, limit=limit, offset=offset)
+    return await repo.list_exchanges(agent_id, limit, offset)
 
 
 @get("/traces/{trace_id:str}", summary="Get one AP-Trace")

@@ -12,7 +12,12 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from smoltbot_contracts import ContainmentStatus, EnforcementMode, NudgeStrategy, Verdict
+from smoltbot_contracts import (
+    CheckpointCore,
+    ContainmentStatus,
+    EnforcementMode,
+    NudgeStrategy,
+)
 
 __all__ = [
     "Agent",
@@ -21,6 +26,7 @@ __all__ = [
     "CheckpointList",
     "Exchange",
     "ExchangeList",
+    "Page",
     "Trace",
     "TraceList",
     "TraceVerification",
@@ -71,19 +77,10 @@ class Trace(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class Checkpoint(msgspec.Struct, kw_only=True):
+class Checkpoint(CheckpointCore, frozen=True, kw_only=True):
     """An AIP integrity checkpoint with its attestation columns (null until signing lands)."""
 
-    checkpoint_id: str
     exchange_id: uuid.UUID
-    agent_id: str
-    card_id: str
-    session_id: str
-    timestamp: datetime
-    thinking_block_hash: str
-    provider: str
-    model: str
-    verdict: Verdict
     concerns: list[JSONValue]
     reasoning_summary: str
     conscience_context: dict[str, JSONValue]
@@ -128,29 +125,25 @@ class Exchange(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class AgentList(msgspec.Struct, kw_only=True):
+class Page(msgspec.Struct, kw_only=True):
+    """What every list answer carries besides its rows (a subclass's rows field comes first)."""
+
+    total: int
+    limit: int
+    offset: int
+
+
+class AgentList(Page):
     agents: list[Agent]
-    total: int
-    limit: int
-    offset: int
 
 
-class TraceList(msgspec.Struct, kw_only=True):
+class TraceList(Page):
     traces: list[Trace]
-    total: int
-    limit: int
-    offset: int
 
 
-class CheckpointList(msgspec.Struct, kw_only=True):
+class CheckpointList(Page):
     checkpoints: list[Checkpoint]
-    total: int
-    limit: int
-    offset: int
 
 
-class ExchangeList(msgspec.Struct, kw_only=True):
+class ExchangeList(Page):
     exchanges: list[Exchange]
-    total: int
-    limit: int
-    offset: int

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 import msgspec
-from smoltbot_config import CommonSettings, Port, PostgresUrl, Seconds, SettingsError, load_settings
+from smoltbot_config import (
+    BusSettings,
+    Port,
+    PostgresUrl,
+    Seconds,
+    SettingsCheckError,
+    explained,
+    load_settings,
+    load_settings_or_exit,
+)
 
 __all__ = [
     "ADMIN_TOKEN_MIN_LENGTH",
@@ -18,62 +26,40 @@ __all__ = [
 
 ADMIN_TOKEN_MIN_LENGTH = 16
 
-AdminToken = Annotated[str, msgspec.Meta(min_length=ADMIN_TOKEN_MIN_LENGTH)]
+AdminToken = Annotated[
+    str,
+    explained(
+        f"must be at least {ADMIN_TOKEN_MIN_LENGTH} characters", min_length=ADMIN_TOKEN_MIN_LENGTH
+    ),
+]
 PoolSize = Annotated[int, msgspec.Meta(ge=0, le=1000)]
 
-# Friendlier wording than msgspec's for the checks operators trip over most.
-_CUSTOM_REASONS = {
-    "SMOLTBOT_ADMIN_TOKEN": f"must be at least {ADMIN_TOKEN_MIN_LENGTH} characters",
-}
 
-
-class ApiSettings(CommonSettings, frozen=True, kw_only=True):
+class ApiSettings(BusSettings, frozen=True, kw_only=True):
     """Everything the api reads from the environment; frozen and passed down explicitly."""
 
-    __env_names__: ClassVar[dict[str, str]] = {
-        "admin_token": "SMOLTBOT_ADMIN_TOKEN",
-        "host": "SMOLTBOT_API_HOST",
-        "port": "SMOLTBOT_API_PORT",
-        "db_pool_min_size": "SMOLTBOT_API_DB_POOL_MIN_SIZE",
-        "db_pool_max_size": "SMOLTBOT_API_DB_POOL_MAX_SIZE",
-        "db_pool_timeout_s": "SMOLTBOT_API_DB_POOL_TIMEOUT_S",
-    }
-
     database_url: PostgresUrl
-    admin_token: AdminToken
-    host: str = "0.0.0.0"  # noqa: S104 (a container service listens on every interface)
-    port: Port = 8788
-    db_pool_min_size: PoolSize = 1
-    db_pool_max_size: PoolSize = 10
+    admin_token: AdminToken = msgspec.field(name="SMOLTBOT_ADMIN_TOKEN")
+    # A container service listens on every interface.
+    host: str = msgspec.field(default="0.0.0.0", name="SMOLTBOT_API_HOST")  # noqa: S104
+    port: Port = msgspec.field(default=8788, name="SMOLTBOT_API_PORT")
+    db_pool_min_size: PoolSize = msgspec.field(default=1, name="SMOLTBOT_API_DB_POOL_MIN_SIZE")
+    db_pool_max_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = msgspec.field(
+        default=10, name="SMOLTBOT_API_DB_POOL_MAX_SIZE"
+    )
     # How long a request waits for a pooled connection before answering 503.
-    db_pool_timeout_s: Seconds = 5.0
+    db_pool_timeout_s: Seconds = msgspec.field(default=5.0, name="SMOLTBOT_API_DB_POOL_TIMEOUT_S")
 
     def __post_init__(self) -> None:
-        if self.db_pool_max_size < 1:
-            raise ValueError("SMOLTBOT_API_DB_POOL_MAX_SIZE must be at least 1")
         if self.db_pool_min_size > self.db_pool_max_size:
-            raise ValueError(
-                "SMOLTBOT_API_DB_POOL_MIN_SIZE must not exceed SMOLTBOT_API_DB_POOL_MAX_SIZE"
-            )
+            raise SettingsCheckError(db_pool_min_size="must not exceed {db_pool_max_size}")
 
 
 def load_api_settings(environ: Mapping[str, str] | None = None) -> ApiSettings:
-    """:func:`smoltbot_config.load_settings` with friendlier reasons for the API's own variables."""
-    try:
-        return load_settings(ApiSettings, environ)
-    except SettingsError as exc:
-        raise SettingsError(
-            {
-                var: reason if reason.startswith("required") else _CUSTOM_REASONS.get(var, reason)
-                for var, reason in exc.problems.items()
-            }
-        ) from None
+    """:class:`ApiSettings` from ``environ`` (default: the process environment)."""
+    return load_settings(ApiSettings, environ)
 
 
 def load_api_settings_or_exit() -> ApiSettings:
-    """:func:`load_api_settings`, but print one line and exit 2 on bad configuration."""
-    try:
-        return load_api_settings()
-    except SettingsError as exc:
-        print(f"smoltbot-api: {exc}", file=sys.stderr)  # noqa: T201
-        raise SystemExit(2) from None
+    """:class:`ApiSettings`, or one line naming every bad variable and exit 2."""
+    return load_settings_or_exit(ApiSettings, "api")

@@ -1,8 +1,8 @@
 """Per-call agent config from Redis that never fails or slows a call (architecture §3.2, §5.2).
 
 Every call asks Redis once with a short budget. On a miss the defaults apply (observe); on an
-error or timeout the last config seen for that agent is used, and Redis is left alone for a
-back-off period so a dead Redis costs nothing per call.
+error or timeout the last config seen for that agent is used, and a circuit breaker leaves Redis
+alone for a back-off period so a dead Redis costs nothing per call.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from smoltbot_contracts import AgentConfig
 from smoltbot_contracts.streams import cfg_key
-from smoltbot_metrics import Counter
+from smoltbot_resilience import CircuitBreaker
+
+from smoltbot_gateway.metrics import CONFIG_FALLBACKS
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +28,10 @@ CFG_FIELD = b"b"
 _DECODER = msgspec.msgpack.Decoder(AgentConfig)
 _MAX_REMEMBERED = 100_000
 
-CONFIG_FALLBACKS = Counter(
-    "gateway_config_fallback_total",
-    "Agent config reads answered from memory instead of Redis, by reason.",
-    ["reason"],
-)
-
 
 class ConfigReader:
+    """Reads ``cfg:{agent}`` on every call and remembers the last config seen per agent."""
+
     def __init__(
         self,
         redis: Redis,
@@ -46,10 +44,9 @@ class ConfigReader:
         self._redis = redis
         self._prefix = prefix
         self._timeout_s = timeout_s
-        self._backoff_s = backoff_s
-        self._clock = clock
+        # One failure opens it: the next read that may cost a timeout is one back-off away.
+        self._breaker = CircuitBreaker(threshold=1, cooldown_s=backoff_s, clock=clock)
         self._last: dict[str, AgentConfig] = {}
-        self._skip_until = 0.0
 
     def _fallback(self, agent: str, reason: str) -> AgentConfig:
         CONFIG_FALLBACKS.labels(reason).inc()
@@ -62,8 +59,7 @@ class ConfigReader:
 
     async def get(self, agent: str) -> AgentConfig:
         """The agent's config; never raises, never waits longer than the timeout."""
-        now = self._clock()
-        if now < self._skip_until:
+        if not self._breaker.allow():
             return self._fallback(agent, "backoff")
         try:
             raw = await asyncio.wait_for(
@@ -71,12 +67,13 @@ class ConfigReader:
                 self._timeout_s,
             )
         except (RedisError, OSError, TimeoutError) as exc:
-            self._skip_until = now + self._backoff_s
+            self._breaker.failure()
             log.warning(
                 "agent config read failed; using last known config",
-                extra={"error": type(exc).__name__, "backoff_s": self._backoff_s},
+                extra={"error": type(exc).__name__, "backoff_s": self._breaker.cooldown_s},
             )
             return self._fallback(agent, "error")
+        self._breaker.success()
         if raw is None:
             config = DEFAULT_CONFIG
         elif not isinstance(raw, bytes):

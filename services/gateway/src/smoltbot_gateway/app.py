@@ -3,84 +3,79 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from litestar import Litestar, Request, Response, asgi
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import NotFoundException
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
-from redis.asyncio import Redis
-from smoltbot_bus import EventCipher, Publisher, Spool, redis_client
 from smoltbot_config import load_settings_or_exit
 from smoltbot_health import Health
 from smoltbot_health.litestar_routes import probe_route_handlers
 from smoltbot_logging import configure
+from smoltbot_web import ErrorReply, exception_handlers
 
-from smoltbot_gateway.agent_config import ConfigReader
-from smoltbot_gateway.asgi_io import send_json
 from smoltbot_gateway.proxy import Proxy, under_provider
+from smoltbot_gateway.resources import GatewayResources
 from smoltbot_gateway.settings import GatewaySettings
-from smoltbot_gateway.state import GatewayState
-from smoltbot_gateway.upstream import AiohttpUpstream, UpstreamClient
+from smoltbot_gateway.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
 
-NOT_FOUND_MESSAGE = (
-    "This gateway handles /health/*, /metrics, /anthropic/*, /openai/* and /gemini/* endpoints"
+NOT_FOUND = ErrorReply(
+    "not_found",
+    "Not found",
+    explanation=(
+        "This gateway handles /health/*, /metrics, /anthropic/*, /openai/* and /gemini/* endpoints"
+    ),
 )
-NOT_FOUND_BODY = {"error": "Not found", "type": "not_found", "message": NOT_FOUND_MESSAGE}
+STARTING = ErrorReply("service_unavailable", "Gateway starting")
 
 
-def _not_found(_: Request[Any, Any, Any], __: NotFoundException) -> Response[dict[str, str]]:
-    return Response(NOT_FOUND_BODY, status_code=404)
-
-
-def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, str]]:
-    return Response(
-        {"error": exc.detail, "type": "invalid_request_error"}, status_code=exc.status_code
-    )
+def _not_found(_: Request[Any, Any, Any], __: NotFoundException) -> Response[bytes]:
+    return NOT_FOUND.response()
 
 
 class _Runtime:
-    """Holds the state once the lifespan built it; handlers are created before that."""
+    """The proxy while the resources are open; route handlers are built before that."""
 
     def __init__(self) -> None:
-        self.state: GatewayState | None = None
         self.proxy: Proxy | None = None
+
+    @contextmanager
+    def serving(self, resources: GatewayResources) -> Iterator[None]:
+        self.proxy = Proxy(resources.state)
+        try:
+            yield
+        finally:
+            self.proxy = None  # calls arriving during shutdown get the 503
 
 
 def _anthropic_handler(runtime: _Runtime) -> ASGIRouteHandler:
     @asgi("/anthropic", is_mount=True, copy_scope=True)
     async def anthropic(scope: Scope, receive: Receive, send: Send) -> None:
         if not under_provider(scope, "anthropic"):
-            await send_json(send, 404, NOT_FOUND_BODY)
-            return
-        if runtime.proxy is None:
-            await send_json(send, 503, {"error": "Gateway starting", "type": "unavailable"})
-            return
-        await runtime.proxy.handle("anthropic", scope, receive, send)
+            await NOT_FOUND.send(send)
+        elif runtime.proxy is None:
+            await STARTING.send(send)
+        else:
+            await runtime.proxy.handle("anthropic", scope, receive, send)
 
     return anthropic
 
 
 def _not_implemented_handler(provider: str) -> ASGIRouteHandler:
+    not_implemented_yet = ErrorReply(
+        "not_implemented", f"The {provider} provider is not implemented yet"
+    )
+
     @asgi(f"/{provider}", is_mount=True, copy_scope=True, name=f"{provider}-proxy")
     async def not_implemented(scope: Scope, receive: Receive, send: Send) -> None:
         del receive
-        if not under_provider(scope, provider):
-            await send_json(send, 404, NOT_FOUND_BODY)
-            return
-        await send_json(
-            send,
-            501,
-            {
-                "error": f"The {provider} provider is not implemented yet",
-                "type": "not_implemented",
-            },
-        )
+        reply = not_implemented_yet if under_provider(scope, provider) else NOT_FOUND
+        await reply.send(send)
 
     return not_implemented
 
@@ -95,63 +90,10 @@ def create_app(settings: GatewaySettings, *, upstream: UpstreamClient | None = N
     runtime = _Runtime()
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        bus_redis = redis_client(settings.redis_url)
-        # Config reads get their own pool with tight socket timeouts: a dead Redis must cost
-        # a call nothing, and must not queue behind publisher batches.
-        cfg_redis = Redis.from_url(
-            settings.redis_url,
-            decode_responses=False,
-            socket_timeout=max(0.05, settings.config_timeout_ms / 1000.0 * 4),
-            socket_connect_timeout=max(0.05, settings.config_timeout_ms / 1000.0 * 4),
-        )
-        instance = settings.instance_name()
-        publisher = Publisher(
-            bus_redis,
-            settings.stream_prefix,
-            spool=Spool(
-                Path(settings.spool_dir), f"gateway-{instance}", max_bytes=settings.spool_max_bytes
-            ),
-            cipher=EventCipher.from_settings(settings.event_key, settings.event_keys_retired),
-            max_buffer=settings.publish_buffer,
-            max_bytes=settings.bus_max_bytes,
-        )
-        client = upstream or AiohttpUpstream(
-            connect_timeout_s=settings.upstream_connect_timeout_s,
-            read_timeout_s=settings.upstream_read_timeout_s,
-            connect_retries=settings.upstream_connect_retries,
-            max_connections=settings.upstream_max_connections,
-            pool_timeout_s=settings.upstream_pool_timeout_s,
-        )
-        await client.start()
-        await publisher.start()
-        state = GatewayState(
-            settings=settings,
-            instance=instance,
-            upstreams={"anthropic": client},
-            events=publisher,
-            config=ConfigReader(
-                cfg_redis,
-                settings.stream_prefix,
-                timeout_s=settings.config_timeout_ms / 1000.0,
-                backoff_s=settings.config_backoff_s,
-            ),
-        )
-        runtime.state = state
-        runtime.proxy = Proxy(state)
-        app.state.gateway = state
-        health.mark_started()
-        log.info("gateway started", extra={"instance": state.instance, "port": settings.port})
-        try:
-            yield
-        finally:
-            health.mark_draining()
-            runtime.proxy = None
-            await client.close()
-            await publisher.close()
-            await bus_redis.aclose()
-            await cfg_redis.aclose()
-            log.info("gateway stopped")
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with GatewayResources.open(settings, health, upstream=upstream) as resources:
+            with runtime.serving(resources):
+                yield
 
     return Litestar(
         route_handlers=[
@@ -161,7 +103,7 @@ def create_app(settings: GatewaySettings, *, upstream: UpstreamClient | None = N
             _not_implemented_handler("gemini"),
         ],
         lifespan=[lifespan],
-        exception_handlers={NotFoundException: _not_found, HTTPException: _http_error},
+        exception_handlers=exception_handlers(log, overrides={NotFoundException: _not_found}),
         openapi_config=None,
         logging_config=None,  # logging is configured once, as JSON, by smoltbot_logging
     )

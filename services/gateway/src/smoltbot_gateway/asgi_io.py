@@ -1,14 +1,10 @@
-"""Small raw-ASGI helpers for the proxy path (Litestar's response machinery is bypassed there)."""
+"""Reading the request on the proxy path (raw ASGI; error answers go through smoltbot_web)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-from litestar.types import Receive, Send
-
-_JSON = msgspec.json.Encoder()
-JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+from litestar.types import Receive
 
 
 class BodyTooLargeError(ValueError):
@@ -32,16 +28,3 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes:
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def send_json(
-    send: Send,
-    status: int,
-    payload: dict[str, Any],
-    extra_headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = _JSON.encode(payload)
-    headers = [JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode())]
-    headers.extend(extra_headers or ())
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})

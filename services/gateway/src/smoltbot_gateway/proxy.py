@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from litestar.types import HTTPScope, Receive, Scope, Send
-from smoltbot_contracts import AgentConfig, AgentV1, ExchangeMeta, ExchangeV1
+from smoltbot_contracts import AgentConfig, AgentV1, ContainmentStatus, ExchangeMeta, ExchangeV1
 from smoltbot_contracts.ids import checkpoint_id, uuid7
 from smoltbot_contracts.streams import AGENTS, EXCHANGES
 from smoltbot_logging import bind_event
+from smoltbot_web import ErrorReply, send_error
 
 from smoltbot_gateway import metrics
-from smoltbot_gateway.asgi_io import BodyTooLargeError, read_body, send_json
+from smoltbot_gateway.asgi_io import BodyTooLargeError, read_body
 from smoltbot_gateway.body import BodyInfo, inspect_body, prepare_upstream_body
 from smoltbot_gateway.errors import UpstreamError
 from smoltbot_gateway.headers import client_response_headers, header_value, upstream_request_headers
@@ -32,6 +34,17 @@ log = logging.getLogger(__name__)
 
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _MAX_SEEN_AGENTS = 100_000
+
+# Refusals whose bytes never change, encoded once at import.
+_MISSING_KEY = {
+    provider: ErrorReply("authentication_error", f"Missing {header} header")
+    for provider, header in MISSING_KEY_HEADER.items()
+}
+_CONTAINED = {
+    status: ErrorReply("containment_error", "Agent contained", reason=f"agent_{status}")
+    for status in get_args(ContainmentStatus)
+    if status != "active"
+}
 
 
 def under_provider(scope: Scope, provider: str) -> bool:
@@ -50,6 +63,14 @@ def upstream_path(scope: Scope, provider: str) -> str:
     prefix = f"/{provider}"
     rest = path[len(prefix) :] if path.startswith(prefix) else path
     return rest if rest.startswith("/") or not rest else f"/{rest}"
+
+
+async def _refuse(
+    provider: Provider, reply: ErrorReply, send: Send, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer before anything went upstream (no exchange is recorded), counted like any call."""
+    metrics.REQUESTS.labels(provider, str(reply.status)).inc()
+    await reply.send(send, headers)
 
 
 class _ClientGoneError(Exception):
@@ -118,15 +139,7 @@ class Proxy:
         request_headers = list(http_scope["headers"])
         key = extract_key(provider, request_headers)
         if key is None:
-            metrics.REQUESTS.labels(provider, "401").inc()
-            await send_json(
-                send,
-                401,
-                {
-                    "error": f"Missing {MISSING_KEY_HEADER[provider]} header",
-                    "type": "authentication_error",
-                },
-            )
+            await _refuse(provider, _MISSING_KEY[provider], send)
             return
         ident = identify(key, started_at)
         del key  # nothing below may see it
@@ -139,17 +152,7 @@ class Proxy:
         ]
         config = await self.state.config.get(ident.agent_id)
         if config.containment != "active":
-            metrics.REQUESTS.labels(provider, "403").inc()
-            await send_json(
-                send,
-                403,
-                {
-                    "error": "Agent contained",
-                    "type": "containment_error",
-                    "reason": f"agent_{config.containment}",
-                },
-                id_headers,
-            )
+            await _refuse(provider, _CONTAINED[config.containment], send, id_headers)
             return
         try:
             body = await read_body(receive, self.state.settings.max_request_bytes)
@@ -157,8 +160,7 @@ class Proxy:
             metrics.CLIENT_DISCONNECTS.labels(provider).inc()
             return
         except BodyTooLargeError as exc:
-            metrics.REQUESTS.labels(provider, "413").inc()
-            await send_json(send, 413, {"error": str(exc), "type": "request_too_large"}, id_headers)
+            await _refuse(provider, ErrorReply("request_too_large", str(exc)), send, id_headers)
             return
         info = inspect_body(body)
         method = http_scope["method"]
@@ -195,13 +197,13 @@ class Proxy:
                 )
             except UpstreamError as exc:
                 call.t_up_end = time.perf_counter()
-                call.status = 502
+                call.status = exc.status_code
                 log.warning("upstream unavailable", extra={"provider": provider, "error": str(exc)})
                 try:
-                    await send_json(
+                    await send_error(
                         send,
-                        502,
-                        {"error": exc.public_message, "type": "upstream_error"},
+                        exc.error_type,
+                        exc.message,
                         [*id_headers, (b"x-aip-verdict", b"skipped")],
                     )
                 except Exception:  # noqa: BLE001 - the client left; the exchange is still recorded

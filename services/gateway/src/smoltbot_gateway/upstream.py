@@ -53,7 +53,9 @@ class UpstreamClient(Protocol):
         """
         ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release everything; must be safe whether or not ``start`` ran or succeeded."""
+        ...
 
 
 class _AiohttpResponse:

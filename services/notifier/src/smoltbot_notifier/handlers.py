@@ -11,13 +11,8 @@ from collections.abc import Sequence
 
 from smoltbot_bus import Delivery, Output
 from smoltbot_contracts import ControlV1, VerdictV1
-from smoltbot_metrics import Counter
 
-SEEN = Counter(
-    "notifier_events_total",
-    "Events the notifier consumed, by event type and verdict (none for control events).",
-    ["type", "verdict"],
-)
+from smoltbot_notifier.metrics import EVENTS
 
 
 async def handle(batch: Sequence[Delivery]) -> Sequence[Output]:
@@ -25,9 +20,9 @@ async def handle(batch: Sequence[Delivery]) -> Sequence[Output]:
         event = delivery.event
         if isinstance(event, VerdictV1):
             verdict = event.checkpoint.verdict if event.checkpoint else "none"
-            SEEN.labels("verdict.v1", verdict).inc()
+            EVENTS.labels("verdict.v1", verdict).inc()
         elif isinstance(event, ControlV1):
-            SEEN.labels("control.v1", "none").inc()
+            EVENTS.labels("control.v1", "none").inc()
         else:
-            SEEN.labels(type(event).__name__, "none").inc()
+            EVENTS.labels(type(event).__name__, "none").inc()
     return []

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import msgspec
+from smoltbot_config import BatchSize, BusSettings, Port
 
-from smoltbot_config import CommonSettings, Port
 
+class NotifierSettings(BusSettings, frozen=True, kw_only=True):
+    """``SMOLTBOT_NOTIFIER_*`` plus the shared variables."""
 
-class NotifierSettings(CommonSettings, frozen=True, kw_only=True):
-    __env_names__: ClassVar[dict[str, str]] = {
-        "port": "SMOLTBOT_NOTIFIER_PORT",
-        "host": "SMOLTBOT_NOTIFIER_HOST",
-    }
-
-    port: Port = 9104
-    host: str = "0.0.0.0"  # noqa: S104 - probes must be reachable from the cluster
-    batch_size: int = 100
+    port: Port = msgspec.field(default=9104, name="SMOLTBOT_NOTIFIER_PORT")
+    # Probes must be reachable from the cluster.
+    host: str = msgspec.field(default="0.0.0.0", name="SMOLTBOT_NOTIFIER_HOST")  # noqa: S104
+    batch_size: BatchSize = msgspec.field(default=100, name="SMOLTBOT_NOTIFIER_BATCH_SIZE")

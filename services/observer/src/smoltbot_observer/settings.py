@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 import msgspec
-from smoltbot_config import CommonSettings, Port, PositiveInt
+from smoltbot_config import BatchSize, BusSettings, Port
 
 
-class ObserverSettings(CommonSettings, frozen=True, kw_only=True):
+class ObserverSettings(BusSettings, frozen=True, kw_only=True):
     """``SMOLTBOT_OBSERVER_*`` plus the shared variables (architecture §8).
 
     Delivery timing (``SMOLTBOT_BUS_*``) is shared bus tuning, applied by the worker runtime.
     """
 
-    __env_names__: ClassVar[dict[str, str]] = {
-        "port": "SMOLTBOT_OBSERVER_PORT",
-        "host": "SMOLTBOT_OBSERVER_HOST",
-        "batch_size": "SMOLTBOT_OBSERVER_BATCH_SIZE",
-        "card_cache_ttl_s": "SMOLTBOT_OBSERVER_CARD_CACHE_TTL_S",
-    }
-
-    port: Port = 9101
-    host: str = "0.0.0.0"  # noqa: S104 - probes must be reachable from the kubelet
-    batch_size: PositiveInt = 50
-    card_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    port: Port = msgspec.field(default=9101, name="SMOLTBOT_OBSERVER_PORT")
+    # Probes must be reachable from the kubelet.
+    host: str = msgspec.field(default="0.0.0.0", name="SMOLTBOT_OBSERVER_HOST")  # noqa: S104
+    batch_size: BatchSize = msgspec.field(default=50, name="SMOLTBOT_OBSERVER_BATCH_SIZE")
+    # How long an agent's card is reused before it is read from Redis again.
+    card_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(
+        default=5.0, name="SMOLTBOT_OBSERVER_CARD_CACHE_TTL_S"
+    )

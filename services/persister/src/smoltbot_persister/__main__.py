@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
-from smoltbot_config import SettingsError
+from smoltbot_config import load_settings_or_exit
 from smoltbot_logging import configure
 
-from smoltbot_persister.settings import load_persister_settings
+from smoltbot_persister.settings import PersisterSettings
 from smoltbot_persister.worker import run
 
 
 def main() -> None:
-    try:
-        settings = load_persister_settings()
-    except SettingsError as exc:
-        # One line naming every bad variable, never their values (architecture §8).
-        print(f"smoltbot-persister: {exc}", file=sys.stderr)  # noqa: T201
-        raise SystemExit(2) from None
+    settings = load_settings_or_exit(PersisterSettings, "persister")  # exits 2 on a bad variable
     configure("persister", settings.log_level)
     asyncio.run(run(settings))
 

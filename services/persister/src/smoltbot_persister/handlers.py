@@ -14,6 +14,7 @@ from smoltbot_bus import Delivery, InvalidEvent, Output, Retryable
 from smoltbot_contracts import AgentV1, ControlV1, VerdictV1, event_type
 from smoltbot_db import DEFAULT_COPY_THRESHOLD, Pool
 from smoltbot_logging import bind_event
+from smoltbot_resilience import CircuitBreaker
 
 from smoltbot_persister.metrics import (
     BATCH_SECONDS,
@@ -57,8 +58,9 @@ class Persister:
         breaker_s: float = 2.0,
     ) -> None:
         self._pool = pool
-        self._breaker_s = breaker_s
-        self._down_until = 0.0
+        # Open after one connection failure: while PostgreSQL is down, batches are held at once
+        # instead of each waiting for a pool timeout.
+        self._database = CircuitBreaker(threshold=1, cooldown_s=breaker_s)
         self._redis = redis
         self._prefix = prefix
         self._copy_threshold = copy_threshold
@@ -89,7 +91,7 @@ class Persister:
     async def handle(self, batch: Sequence[Delivery]) -> Sequence[Output]:
         started = time.perf_counter()
         plan, types, ignored = self._plan(batch)
-        if time.monotonic() < self._down_until:
+        if not self._database.allow():
             # The bus retries a failed batch entry by entry: without this, each entry would wait
             # for a pool timeout while PostgreSQL is down and stall the consume loop for minutes.
             raise Retryable("PostgreSQL unavailable (recent connection failure)")
@@ -118,8 +120,9 @@ class Persister:
         except (psycopg.OperationalError, PoolTimeout) as exc:
             # A database outage is nobody's fault in the batch: hold it and retry in place
             # (no delivery counted), instead of walking good events towards the DLQ.
-            self._down_until = time.monotonic() + self._breaker_s
+            self._database.failure()
             raise Retryable(f"PostgreSQL unavailable: {_first_line(exc)}") from exc
+        self._database.success()
         # Committed. The cache seed may fail (Redis down): the bus then redelivers and the
         # upserts above write nothing the second time.
         seeded = await seed_card_cache(self._redis, self._prefix, cards)

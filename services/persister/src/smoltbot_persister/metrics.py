@@ -5,27 +5,27 @@ from __future__ import annotations
 from smoltbot_metrics import Counter, Histogram
 
 ROWS_WRITTEN = Counter(
-    "persister_rows_written_total",
+    "smoltbot_persister_rows_written_total",
     "Rows inserted or updated in PostgreSQL (replayed duplicates write nothing)",
     ["table"],
 )
 EVENTS = Counter(
-    "persister_events_total",
+    "smoltbot_persister_events_total",
     "Events committed to PostgreSQL, by event type",
     ["type"],
 )
 CONTROL_IGNORED = Counter(
-    "persister_control_ignored_total",
+    "smoltbot_persister_control_ignored_total",
     "control.v1 events acknowledged without a database effect (not handled by this version)",
     ["kind"],
 )
 CARD_CACHE = Counter(
-    "persister_card_cache_total",
+    "smoltbot_persister_card_cache_total",
     "Seeding card:{agent} after an agent's first sight: set, or already present",
     ["result"],
 )
 BATCH_SECONDS = Histogram(
-    "persister_batch_duration_seconds",
+    "smoltbot_persister_batch_duration_seconds",
     "Time to write one batch (one transaction) and seed the card cache",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )

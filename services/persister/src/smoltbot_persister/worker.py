@@ -49,7 +49,7 @@ async def run(settings: PersisterSettings) -> None:
         rt.health.add_check("postgres", postgres_ready)
         await pool.open(wait=False)
         try:
-            if not await wait_until_reachable(pool, should_stop=lambda: rt.stopping):
+            if not await wait_until_reachable(pool, stop=rt.stop_requested):
                 log.info("stopped before PostgreSQL became reachable")
                 return
             persister = Persister(pool, rt.redis, rt.prefix)

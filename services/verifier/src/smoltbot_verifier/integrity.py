@@ -186,7 +186,6 @@ def checkpoint_from_analysis(
     if gate.disagreed:
         GATE_DISAGREEMENTS.inc()
     ctx = parsed.conscience_context
-    md = parsed.analysis_metadata
     return msgspec.structs.replace(
         _identity(event, card),
         thinking_block_hash=parsed.thinking_block_hash,
@@ -202,16 +201,12 @@ def checkpoint_from_analysis(
             considerations=[str(v) for v in ctx.considerations],
             consultation_depth=ctx.consultation_depth,
         ),
-        window_position=WindowPosition(
-            index=parsed.window_position.index, window_size=parsed.window_position.window_size
+        # The AIP package's dataclasses have our structs' field names: convert, don't copy.
+        window_position=msgspec.convert(
+            parsed.window_position, WindowPosition, from_attributes=True
         ),
-        analysis_metadata=AnalysisMetadata(
-            analysis_model=md.analysis_model,
-            analysis_duration_ms=md.analysis_duration_ms,
-            thinking_tokens_original=md.thinking_tokens_original,
-            thinking_tokens_analyzed=md.thinking_tokens_analyzed,
-            truncated=md.truncated,
-            extraction_confidence=md.extraction_confidence,
+        analysis_metadata=msgspec.convert(
+            parsed.analysis_metadata, AnalysisMetadata, from_attributes=True
         ),
         recommended_action=gate.recommended_action,
         proceed=gate.proceed,

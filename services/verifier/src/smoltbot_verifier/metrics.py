@@ -5,25 +5,25 @@ from __future__ import annotations
 from smoltbot_metrics import Counter
 
 DEFAULT_CARDS = Counter(
-    "verifier_default_card_total",
+    "smoltbot_verifier_default_card_total",
     "Traces checked against the default card because card:{agent} was missing or unreadable.",
     ["reason"],
 )
 VERDICTS = Counter(
-    "verifier_verdicts_total",
+    "smoltbot_verifier_verdicts_total",
     "verdict.v1 events produced, by AIP verdict (none = no checkpoint).",
     ["verdict"],
 )
 VERIFICATION_ERRORS = Counter(
-    "verifier_verification_errors_total",
+    "smoltbot_verifier_verification_errors_total",
     "Traces the AAP SDK could not verify (recorded as a verification_error violation).",
 )
 ANALYSIS_FAILURES = Counter(
-    "verifier_analysis_failures_total",
+    "smoltbot_verifier_analysis_failures_total",
     "Conscience analyses that failed (timeout, backend error, invalid analysis JSON).",
     ["reason"],
 )
 GATE_DISAGREEMENTS = Counter(
-    "verifier_gate_disagreements_total",
+    "smoltbot_verifier_gate_disagreements_total",
     "Checkpoints where the verdict gate overrode the analyzer's verdict.",
 )

@@ -10,17 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 
 from aiohttp import web
 
 from smoltbot_testing.fake_upstream import anthropic
 from smoltbot_testing.fake_upstream._wire import RecordedResponse, Recorder, json_bytes
+from smoltbot_testing.fake_upstream.anthropic import FORCED_ERROR, error_body, message_request
 
-__all__ = ["FakeUpstream", "RecordedResponse", "create_app"]
+__all__ = [
+    "FORCED_ERROR",
+    "FakeUpstream",
+    "RecordedResponse",
+    "command",
+    "create_app",
+    "error_body",
+    "message_request",
+]
+
+
+def command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The argv that serves the fake as its own process (``__main__``) until SIGTERM."""
+    return [sys.executable, "-m", __name__, "--host", host, "--port", str(port)]
 
 
 def create_app(recorder: Recorder) -> web.Application:
@@ -103,12 +117,7 @@ class FakeUpstream:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     @contextmanager

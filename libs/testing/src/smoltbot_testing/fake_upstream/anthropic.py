@@ -37,8 +37,30 @@ ERROR_TYPES = {
     529: "overloaded_error",
 }
 DEFAULT_MODEL = "claude-sonnet-4-20250514"
+FORCED_ERROR = "Forced error from the fake upstream"
 TEXT_CHUNK = 12  # characters per text_delta, so streams have several deltas
 JSON_CHUNK = 10  # characters per input_json_delta
+
+
+def message_request(text: str = "x", **fields: Any) -> dict[str, Any]:
+    """The smallest Messages API request: model ``m``, 5 tokens, the one user message ``text``;
+    ``fields`` add to it or override. A JSON body as it is, or ``messages.create(**...)``
+    arguments of the SDKs (which also take ``extra_headers``, e.g. the ``x-fake-*`` knobs)."""
+    return {
+        "model": "m",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": text}],
+        **fields,
+    }
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """The body of an Anthropic error answer, as the fake sends it (e.g. for ``x-fake-status``:
+    ``error_body(529, FORCED_ERROR)``)."""
+    return {
+        "type": "error",
+        "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message},
+    }
 
 
 def _user_text(body: dict[str, Any]) -> str:
@@ -52,16 +74,10 @@ def _user_text(body: dict[str, Any]) -> str:
         content = message.get("content")
         if isinstance(content, str) and content:
             return content
-        if isinstance(content, list):
-            texts = [
-                block["text"]
-                for block in content
-                if isinstance(block, dict)
-                and block.get("type") == "text"
-                and isinstance(block.get("text"), str)
-            ]
-            if texts:
-                return "\n".join(texts)
+        blocks = content if isinstance(content, list) else []
+        texts = [b.get("text") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        if any(isinstance(t, str) for t in texts):
+            return "\n".join(t for t in texts if isinstance(t, str))
     return ""
 
 
@@ -232,15 +248,11 @@ def _ms_header(request: web.Request, name: str) -> float:
 async def _error(
     request: web.Request, record: RecordedResponse, status: int, message: str
 ) -> web.Response:
-    body = {
-        "type": "error",
-        "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message},
-    }
     return await send_whole(
         request,
         record,
         status=status,
-        body=json_bytes(body),
+        body=json_bytes(error_body(status, message)),
         headers={"request-id": _request_id(record)},
     )
 
@@ -266,7 +278,7 @@ def add_routes(app: web.Application, recorder: Recorder, prefix: str = "") -> No
         record, raw = await _preamble(request, recorder)
         forced = request.headers.get("x-fake-status")
         if forced and forced.isdigit() and int(forced) >= 400:
-            return await _error(request, record, int(forced), "Forced error from the fake upstream")
+            return await _error(request, record, int(forced), FORCED_ERROR)
         if not _has_key(request):
             return await _error(request, record, 401, "x-api-key header is required")
         try:
@@ -292,7 +304,7 @@ def add_routes(app: web.Application, recorder: Recorder, prefix: str = "") -> No
         record, _ = await _preamble(request, recorder)
         forced = request.headers.get("x-fake-status")
         if forced and forced.isdigit() and int(forced) >= 400:
-            return await _error(request, record, int(forced), "Forced error from the fake upstream")
+            return await _error(request, record, int(forced), FORCED_ERROR)
         data = [
             {"type": "model", "id": mid, "display_name": name, "created_at": created}
             for mid, name, created in MODELS

@@ -5,17 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from smoltbot_observer.parsing.model import (
-    ParsedResponse,
-    ToolCall,
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
-    first_int,
-    join_thinking,
-    parse_tool_input,
-)
+from smoltbot_observer.parsing.fields import as_dict, as_int, as_list, as_str, parse_tool_input
+from smoltbot_observer.parsing.model import ParsedResponse, Tally, ToolCall, join_thinking
 
 # Native thinking blocks are the model's own reasoning: nothing is inferred.
 NATIVE_THINKING_CONFIDENCE = 1.0
@@ -79,21 +70,18 @@ def parse_sse(events: Iterable[dict[str, Any]]) -> ParsedResponse:
     ignored. A stream cut short (no ``message_stop``) still yields the blocks seen so far.
     """
     blocks: dict[int, _Block] = {}
-    model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    error: str | None = None
-    stopped = False
-    seen = False
+    tally = Tally()
     for event in events:
-        seen = True
+        tally.seen = True
         kind = event.get("type")
         if kind == "message_start":
             message = as_dict(event.get("message"))
-            model = as_str(message.get("model")) or model
             usage = as_dict(message.get("usage"))
-            input_tokens = first_int(usage.get("input_tokens"), input_tokens)
-            output_tokens = first_int(usage.get("output_tokens"), output_tokens)
+            tally.note(
+                model=message.get("model"),
+                input_tokens=usage.get("input_tokens"),
+                output_tokens=usage.get("output_tokens"),
+            )
         elif kind == "content_block_start":
             index = as_int(event.get("index"))
             block = as_dict(event.get("content_block"))
@@ -124,12 +112,13 @@ def parse_sse(events: Iterable[dict[str, Any]]) -> ParsedResponse:
                 target.parts.append(piece)
         elif kind == "message_delta":
             usage = as_dict(event.get("usage"))
-            output_tokens = first_int(usage.get("output_tokens"), output_tokens)
-            input_tokens = first_int(usage.get("input_tokens"), input_tokens)
+            tally.note(
+                input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens")
+            )
         elif kind == "message_stop":
-            stopped = True
+            tally.finished = True
         elif kind == "error":
-            error = _error_message(event)
+            tally.note(error=_error_message(event))
 
     thinking: list[str] = []
     texts: list[str] = []
@@ -146,17 +135,10 @@ def parse_sse(events: Iterable[dict[str, Any]]) -> ParsedResponse:
                     input=parse_tool_input("".join(built.parts), built.initial_input),
                 )
             )
-    joined = join_thinking(thinking)
-    issues = ("stream_incomplete",) if seen and not stopped and error is None else ()
-    return ParsedResponse(
-        format="sse",
-        thinking=joined,
-        thinking_confidence=NATIVE_THINKING_CONFIDENCE if joined else 0.0,
+    return tally.response(
+        "sse",
+        thinking=join_thinking(thinking),
+        confidence=NATIVE_THINKING_CONFIDENCE,
         text="\n\n".join(t for t in texts if t),
-        tool_calls=tuple(tools),
-        model=model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        error=error,
-        issues=issues,
+        tools=tools,
     )

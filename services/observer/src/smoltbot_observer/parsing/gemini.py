@@ -9,15 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from smoltbot_observer.parsing.fields import as_dict, as_int, as_list, as_str
 from smoltbot_observer.parsing.model import (
     BodyFormat,
     ParsedResponse,
+    Tally,
     ToolCall,
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
-    first_int,
     join_thinking,
 )
 
@@ -47,22 +44,19 @@ def _parse_chunks(
     thoughts: list[str] = []
     texts: list[str] = []
     tools: list[ToolCall] = []
-    model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    error: str | None = None
-    finished = False
-    seen = False
+    tally = Tally()
     for chunk in chunks:
-        seen = True
-        error = _error(chunk) or error
-        model = as_str(chunk.get("modelVersion")) or model
+        tally.seen = True
         usage = as_dict(chunk.get("usageMetadata"))
-        input_tokens = first_int(usage.get("promptTokenCount"), input_tokens)
-        output_tokens = _output_tokens(usage) if usage else output_tokens
+        tally.note(
+            model=chunk.get("modelVersion"),
+            input_tokens=usage.get("promptTokenCount"),
+            output_tokens=_output_tokens(usage),
+            error=_error(chunk),
+        )
         candidate = as_dict(next(iter(as_list(chunk.get("candidates"))), None))
         if candidate.get("finishReason"):
-            finished = True
+            tally.finished = True
         for item in as_list(as_dict(candidate.get("content")).get("parts")):
             part = as_dict(item)
             text = as_str(part.get("text"))
@@ -74,18 +68,13 @@ def _parse_chunks(
             elif as_str(call.get("name")):
                 tools.append(ToolCall(name=call["name"], input=as_dict(call.get("args"))))
     # Streamed thought text is one thought cut into pieces; separate parts of a body are blocks.
-    thinking = ("".join(thoughts) or None) if streamed else join_thinking(thoughts)
-    return ParsedResponse(
-        format=fmt,
-        thinking=thinking,
-        thinking_confidence=THOUGHT_CONFIDENCE if thinking else 0.0,
+    return tally.response(
+        fmt,
+        thinking=("".join(thoughts) or None) if streamed else join_thinking(thoughts),
+        confidence=THOUGHT_CONFIDENCE,
         text="".join(texts) if streamed else "\n\n".join(t for t in texts if t),
-        tool_calls=tuple(tools),
-        model=model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        error=error,
-        issues=("stream_incomplete",) if streamed and seen and not finished and not error else (),
+        tools=tools,
+        streamed=streamed,
     )
 
 

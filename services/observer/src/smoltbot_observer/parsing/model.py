@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from smoltbot_observer.parsing.fields import as_str, first_int
+
 BodyFormat = Literal["empty", "json", "sse", "unparsable"]
 
 # Joins several thinking blocks of one response (protocols.md §2.3).
@@ -43,41 +45,57 @@ class ParsedResponse(msgspec.Struct, frozen=True, kw_only=True):
         return bool(self.thinking or self.text or self.tool_calls)
 
 
-def as_dict(value: object) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (provider fields are untrusted)."""
-    return value if isinstance(value, dict) else {}
+class Tally:
+    """What every provider parser tracks besides content: model, usage, error and whether the
+    stream reached its end. Later values win, as in the providers' streams."""
 
+    __slots__ = ("error", "finished", "input_tokens", "model", "output_tokens", "seen")
 
-def as_list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.error: str | None = None
+        self.finished = False
+        self.seen = False
 
+    def note(
+        self,
+        *,
+        model: object = None,
+        input_tokens: object = None,
+        output_tokens: object = None,
+        error: str | None = None,
+    ) -> None:
+        self.model = as_str(model) or self.model
+        self.input_tokens = first_int(input_tokens, self.input_tokens)
+        self.output_tokens = first_int(output_tokens, self.output_tokens)
+        self.error = error or self.error
 
-def as_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def as_int(value: object) -> int | None:
-    """A non-negative token count, rejecting bools and junk."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
-    return value
-
-
-def first_int(value: object, fallback: int | None) -> int | None:
-    """``value`` as a token count when valid, else ``fallback`` (later stream events win)."""
-    parsed = as_int(value)
-    return fallback if parsed is None else parsed
-
-
-def parse_tool_input(raw: str, default: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Tool arguments accumulated as JSON text; anything but a JSON object yields ``{}``."""
-    if not raw.strip():
-        return dict(default or {})
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    def response(
+        self,
+        fmt: BodyFormat,
+        *,
+        thinking: str | None,
+        confidence: float,
+        text: str,
+        tools: tuple[ToolCall, ...] | list[ToolCall],
+        streamed: bool = True,
+    ) -> ParsedResponse:
+        """The parsed response; a stream that stopped before its end is marked incomplete."""
+        incomplete = streamed and self.seen and not self.finished and self.error is None
+        return ParsedResponse(
+            format=fmt,
+            thinking=thinking,
+            thinking_confidence=confidence if thinking else 0.0,
+            text=text,
+            tool_calls=tuple(tools),
+            model=self.model,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            error=self.error,
+            issues=("stream_incomplete",) if incomplete else (),
+        )
 
 
 def join_thinking(parts: list[str]) -> str | None:

@@ -9,16 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from smoltbot_observer.parsing.model import (
-    ParsedResponse,
-    ToolCall,
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
-    first_int,
-    parse_tool_input,
-)
+from smoltbot_observer.parsing.fields import as_dict, as_int, as_list, as_str, parse_tool_input
+from smoltbot_observer.parsing.model import ParsedResponse, Tally, ToolCall
 
 # reasoning_content is the server's rendering of the model's reasoning, not the raw tokens.
 REASONING_CONFIDENCE = 0.9
@@ -77,22 +69,19 @@ def parse_sse(events: Iterable[dict[str, Any]]) -> ParsedResponse:
     text: list[str] = []
     reasoning: list[str] = []
     calls: dict[int, tuple[str, list[str]]] = {}
-    model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    error: str | None = None
-    finished = False
-    seen = False
+    tally = Tally()
     for chunk in events:
-        seen = True
-        error = _error(chunk) or error
-        model = as_str(chunk.get("model")) or model
+        tally.seen = True
         usage = as_dict(chunk.get("usage"))
-        input_tokens = first_int(usage.get("prompt_tokens"), input_tokens)
-        output_tokens = first_int(usage.get("completion_tokens"), output_tokens)
+        tally.note(
+            model=chunk.get("model"),
+            input_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+            error=_error(chunk),
+        )
         choice = as_dict(next(iter(as_list(chunk.get("choices"))), None))
         if choice.get("finish_reason"):
-            finished = True
+            tally.finished = True
         delta = as_dict(choice.get("delta"))
         text.append(as_str(delta.get("content")) or "")
         reasoning.append(as_str(delta.get("reasoning_content")) or "")
@@ -104,21 +93,15 @@ def parse_sse(events: Iterable[dict[str, Any]]) -> ParsedResponse:
             name = name or as_str(function.get("name")) or ""
             arguments.append(as_str(function.get("arguments")) or "")
             calls[index] = (name, arguments)
-    thinking = "".join(reasoning) or None
-    tools = tuple(
+    tools = [
         ToolCall(name=name, input=parse_tool_input("".join(arguments)))
         for name, arguments in calls.values()
         if name
-    )
-    return ParsedResponse(
-        format="sse",
-        thinking=thinking,
-        thinking_confidence=REASONING_CONFIDENCE if thinking else 0.0,
+    ]
+    return tally.response(
+        "sse",
+        thinking="".join(reasoning) or None,
+        confidence=REASONING_CONFIDENCE,
         text="".join(text),
-        tool_calls=tools,
-        model=model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        error=error,
-        issues=("stream_incomplete",) if seen and not finished and error is None else (),
+        tools=tools,
     )
