@@ -23,6 +23,7 @@ ErrorType = Literal[
     "containment_error",
     "not_found",
     "method_not_allowed",
+    "request_timeout",
     "request_too_large",
     "rate_limit_error",
     "internal_error",
@@ -41,6 +42,7 @@ ERROR_STATUS: Final[Mapping[ErrorType, int]] = MappingProxyType(
         "containment_error": 403,  # a paused or killed agent (gateway reference §1.3)
         "not_found": 404,
         "method_not_allowed": 405,
+        "request_timeout": 408,  # the request body did not arrive in time
         "request_too_large": 413,
         "rate_limit_error": 429,
         "internal_error": 500,
@@ -58,7 +60,9 @@ _TYPE_BY_STATUS: Final[Mapping[int, ErrorType]] = MappingProxyType(
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The one error body; optional fields are left out when unset (field order is wire order)."""
 
-    error: str
+    error: str | dict[str, object]
+    """The message; on a provider route, the provider's own error object instead (the official
+    SDKs read their message from it, and google-genai fails on anything but an object)."""
     type: ErrorType
     message: str | None = None  # a longer explanation (the gateway's 404 lists its routes)
     reason: str | None = None  # why a containment 403 happened: agent_paused / agent_killed

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
-from smoltbot_bus import Spool
+from smoltbot_bus import Publisher, Spool, redis_client
 from smoltbot_bus._budget import ByteBudget
 from smoltbot_bus._outbox import Outbox
 from smoltbot_bus._segments import SegmentDir
@@ -17,7 +17,10 @@ from smoltbot_bus._sender import Sender
 from smoltbot_bus._spool import Record
 from smoltbot_bus._spool_drain import SpoolDrain
 from smoltbot_bus._spool_fallback import SpoolFallback
+from smoltbot_contracts.codec import decode_fields
 from smoltbot_contracts.streams import stream_key
+from smoltbot_testing.events import agent_event
+from smoltbot_testing.faults import FaultProxy, RedisServer
 
 
 def records(n: int, stream: str = "agents") -> list[Record]:
@@ -212,3 +215,23 @@ def test_segment_dir_locks_numbers_and_adopts(tmp_path: Path) -> None:
     assert alive.size_bytes() == 2
     assert not list(tmp_path.glob("dead_pod.*"))
     alive.close()
+
+
+async def test_close_lets_the_batch_in_flight_finish_instead_of_sending_it_twice() -> None:
+    """Shutdown while Redis's answer to a flush is on its way: the batch is sent exactly once
+    (cancelled mid-send, the flush loop would leave it buffered and close() would send it
+    again)."""
+    with RedisServer() as server, FaultProxy("127.0.0.1", server.port) as proxy:
+        client = redis_client(f"redis://127.0.0.1:{proxy.port}/0")
+        await client.ping()
+        proxy.set_mode("delay", delay_s=0.2)  # each way: Redis has the XADD after 0.2 s
+        publisher = Publisher(client, "t:", send_timeout_s=2.0)
+        await publisher.start()
+        event = agent_event(1)
+        assert publisher.enqueue("agents", event)
+        await asyncio.sleep(0.3)  # executed by Redis, its answer still on the way back
+        await publisher.close()
+        proxy.set_mode("pass")
+        entries = await client.xrange(stream_key("t:", "agents"))
+        await client.aclose()
+    assert [decode_fields(fields) for _, fields in entries] == [event]

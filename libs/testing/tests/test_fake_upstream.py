@@ -1,4 +1,5 @@
-"""The fake Anthropic upstream, exercised with the official SDK and raw httpx over loopback."""
+"""The fake Anthropic upstream, exercised with the official SDK and raw httpx over loopback
+(OpenAI and Gemini: ``test_fake_upstream_openai.py``, ``_gemini.py``; shared wire: ``_wire.py``)."""
 
 from __future__ import annotations
 
@@ -14,18 +15,16 @@ from collections.abc import AsyncIterator
 import anthropic
 import httpx
 import msgspec
+import openai
 import pytest
+from google import genai
+from google.genai import types
 from smoltbot_testing import FakeUpstream, fake_upstream, free_port, wait_for_http
 from smoltbot_testing.fake_upstream import message_request
+from smoltbot_testing.fake_upstream.openai import chat_request
 from smoltbot_testing.net import decoded_body
 
 TOOLS = [{"name": "search", "description": "Search", "input_schema": {"type": "object"}}]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with FakeUpstream() as server:
-        yield server
 
 
 @pytest.fixture
@@ -232,6 +231,20 @@ def test_command_line_entrypoint_serves_and_stops_on_sigterm() -> None:
         message = client.messages.create(**message_request("cli"))
         assert message.content[-1].type == "text"
         assert message.content[-1].text == "Echo: cli"
+        # One port fakes every provider, as ``smoltbot up --fake-upstream`` needs.
+        url = f"http://127.0.0.1:{port}"
+        oai = openai.OpenAI(api_key="k", base_url=f"{url}/openai/v1", max_retries=0)
+        completion = oai.chat.completions.create(**chat_request("cli"))
+        assert completion.choices[0].message.content == "Echo: cli"
+        google = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=url))
+        response = google.models.generate_content(model="gemini-2.5-flash", contents="cli")
+        assert response.text == "Echo: cli"
+        paths = [row["path"] for row in httpx.get(f"{url}/__fake__/responses").json()]
+        assert paths == [
+            "/v1/messages",
+            "/openai/v1/chat/completions",
+            "/v1/models/gemini-2.5-flash:generateContent",
+        ]
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(10)

@@ -243,20 +243,27 @@ def test_missing_key_is_401_and_nothing_goes_upstream(gateway: Any, fake: FakeUp
     before = len(fake.responses)
     response = post_message(gateway, key=None)
     assert response.status_code == 401
-    assert response.json() == {"error": "Missing x-api-key header", "type": "authentication_error"}
+    message = "Missing x-api-key header"
+    assert response.json() == {
+        "error": {"type": "authentication_error", "message": message},  # what the SDK reads
+        "type": "authentication_error",
+        "message": message,
+    }
     assert response.headers["content-type"] == "application/json"
     assert len(fake.responses) == before
 
 
-def test_unknown_and_unimplemented_paths(gateway: Any) -> None:
+def test_unknown_paths_are_404_and_provider_paths_are_proxied(gateway: Any) -> None:
     missing = httpx.get(f"{gateway.url}/nope", timeout=10)
     assert missing.status_code == 404
     assert missing.json()["type"] == "not_found"
     assert missing.json()["error"] == "Not found"
     for provider in ("openai", "gemini"):
+        # No key: refused by the proxy in the provider's own error shape (not a 404 or 501).
         response = httpx.post(f"{gateway.url}/{provider}/v1/x", json={}, timeout=10)
-        assert response.status_code == 501
-        assert response.json()["type"] == "not_implemented"
+        assert response.status_code == 401
+        assert response.json()["type"] == "authentication_error"
+        assert isinstance(response.json()["error"], dict)
 
 
 @pytest.mark.parametrize("containment", ["paused", "killed"])
@@ -271,8 +278,9 @@ def test_contained_agent_gets_403(
     response = post_message(gateway, key)
     assert response.status_code == 403
     assert response.json() == {
-        "error": "Agent contained",
+        "error": {"type": "containment_error", "message": "Agent contained"},
         "type": "containment_error",
+        "message": "Agent contained",
         "reason": f"agent_{containment}",
     }
     assert response.headers["x-smoltbot-agent"] == agent
@@ -303,7 +311,7 @@ def test_stream_is_relayed_incrementally(gateway: Any) -> None:
 
 
 def test_client_disconnect_mid_stream_still_emits_the_exchange(
-    gateway: Any, redis_client: redis.Redis
+    gateway: Any, redis_client: redis.Redis, fake: FakeUpstream
 ) -> None:
     headers = {"x-api-key": API_KEY, "accept-encoding": "identity", "x-fake-chunk-delay-ms": "100"}
     with httpx.Client(timeout=20) as client:
@@ -318,6 +326,14 @@ def test_client_disconnect_mid_stream_still_emits_the_exchange(
     assert exchange.meta.streamed
     assert exchange.response_body.startswith(first)
     assert b"message_stop" not in exchange.response_body
+    assert exchange.meta.status == 499  # what the client got, not the upstream's 200
+    assert exchange.response_truncated
+    # The gateway hung up on the upstream too: the fake never finished its answer.
+    upstream = next(r for r in fake.responses if r.request_header("x-fake-chunk-delay-ms") == "100")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and upstream.complete:
+        time.sleep(0.05)
+    assert not upstream.complete
 
 
 def test_agent_event_on_first_sight(gateway: Any, redis_client: redis.Redis) -> None:

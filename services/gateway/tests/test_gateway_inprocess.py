@@ -85,7 +85,8 @@ async def test_upstream_unreachable_is_502_and_still_an_exchange(
         )
         assert response.status_code == 502
         assert response.json()["type"] == "upstream_error"
-        assert response.json()["error"] == "upstream unreachable"
+        assert response.json()["message"] == "upstream unreachable"
+        assert response.json()["error"]["message"] == "upstream unreachable"
         assert "127.0.0.1" not in response.text  # internal addresses never reach the client
         event_id = response.headers["x-smoltbot-event-id"]
     # the lifespan's publisher.close() flushed the buffer
@@ -191,7 +192,9 @@ async def test_every_error_answer_is_in_the_catalogue_with_its_status(
             "request_too_large": await client.post(
                 messages, content=b"x" * 2048, headers={"x-api-key": "k-big"}
             ),
-            "not_implemented": await client.post("/openai/v1/chat/completions", json={}),
+            "invalid_request_error": await client.post(
+                "/anthropic/v1/%2e%2e/%2E%2e/admin", json=MESSAGE, headers={"x-api-key": "k"}
+            ),
             "upstream_error": await client.post(
                 messages, json=MESSAGE, headers={"x-api-key": "k-up"}
             ),
@@ -213,7 +216,11 @@ async def test_a_starting_gateway_says_service_unavailable() -> None:
             "/anthropic/v1/messages", json=MESSAGE, headers={"x-api-key": "k"}
         )
     assert response.status_code == 503
-    assert response.json() == {"error": "Gateway starting", "type": "service_unavailable"}
+    assert response.json() == {
+        "error": {"type": "service_unavailable", "message": "Gateway starting"},
+        "type": "service_unavailable",
+        "message": "Gateway starting",
+    }
     assert ERROR_STATUS["service_unavailable"] == 503
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from smoltbot_config import SettingsError, load_settings
 from smoltbot_gateway.body import extract_user_query, inspect_body, prepare_upstream_body
 from smoltbot_gateway.headers import client_response_headers, upstream_request_headers
-from smoltbot_gateway.identity import extract_key, identify
-from smoltbot_gateway.proxy import upstream_path
+from smoltbot_gateway.identity import identify
+from smoltbot_gateway.providers import WIRES, key_sources
+from smoltbot_gateway.routing import match_target
 from smoltbot_gateway.settings import GatewaySettings
 from smoltbot_testing.procs import run_entrypoint
 
@@ -49,7 +51,7 @@ def test_session_changes_hourly_not_per_call() -> None:
 def test_extract_key(
     headers: list[tuple[bytes, bytes]], provider: str, expected: str | None
 ) -> None:
-    assert extract_key(provider, headers) == expected
+    assert WIRES[provider].key(key_sources(headers, b"")) == expected  # type: ignore[index]
 
 
 def raw_headers(block: str) -> list[tuple[bytes, bytes]]:
@@ -156,7 +158,7 @@ def test_inspect_body_reads_model_stream_and_query() -> None:
 @pytest.mark.parametrize("raw", [b"", b"{not json", b"[1,2]", b'"str"', b"\xff\xfe", b"null"])
 def test_inspect_body_tolerates_anything(raw: bytes) -> None:
     info = inspect_body(raw)
-    assert info.parsed is None
+    assert not info.is_json_object
     assert info.model is None
     assert info.user_query is None
     assert not info.stream
@@ -177,8 +179,9 @@ def test_body_is_forwarded_byte_for_byte() -> None:
     ],
 )
 def test_upstream_path_uses_raw_path(raw_path: bytes, expected: str) -> None:
-    scope = {"type": "http", "raw_path": raw_path, "path": "/ignored/"}
-    assert upstream_path(scope, "anthropic") == expected  # type: ignore[arg-type]
+    target = match_target(raw_path)
+    assert target is not None
+    assert target.path == expected
 
 
 def test_settings_defaults_and_env_names() -> None:
@@ -217,3 +220,36 @@ def test_entrypoint_exits_2_on_bad_environment() -> None:
     assert result.returncode == 2
     assert "SMOLTBOT_GATEWAY_PORT" in result.stderr
     assert "not-a-port" not in result.stderr  # values are never echoed
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "x" * 5_000_000,  # a huge message: only its head is decoded
+        "é" * 3000,  # multi-byte characters across the cut
+        '\\"\n' * 2000,  # escapes across the cut
+        "\u2603" + "\\u00e9" * 1000,
+    ],
+)
+def test_user_query_of_a_long_message_is_its_first_500_characters(content: str) -> None:
+    raw = msgspec.json.encode({"model": "m", "messages": [{"role": "user", "content": content}]})
+    info = inspect_body(raw)
+    assert info.user_query == content[:500]
+    assert info.model == "m"
+
+
+def test_user_query_of_a_gemini_request_and_model_flags() -> None:
+    raw = msgspec.json.encode(
+        {
+            "contents": [
+                {"role": "user", "parts": [{"text": "first"}]},
+                {"role": "model", "parts": [{"text": "answer"}]},
+                {"parts": [{"text": "second "}, {"inlineData": {"data": "AAAA"}}, {"text": "q"}]},
+            ],
+            "generationConfig": {"temperature": 0.1},
+        }
+    )
+    info = inspect_body(raw)
+    assert info.is_json_object
+    assert info.user_query == "second \nq"
+    assert not info.stream

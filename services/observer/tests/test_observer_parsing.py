@@ -531,3 +531,18 @@ def test_gemini_sse_and_json_array() -> None:
         assert parsed.thinking == "Let me think."
         assert parsed.text == "Result"
         assert parsed.issues == ()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":' * 3000 + b"1" + b"}" * 3000,  # nested past the decoder's limit
+        b'{"content": "\xff\xfe"}',  # not UTF-8
+        b"data: " + b"[" * 3000 + b"]" * 3000 + b"\n\n",  # an SSE payload nested too deep
+    ],
+)
+@pytest.mark.parametrize("provider", ["anthropic", "openai", "gemini"])
+def test_bodies_no_decoder_can_read_are_an_issue_not_a_crash(body: bytes, provider: str) -> None:
+    parsed = parse_response(provider, body, content_type="application/json")
+    assert not parsed.has_content
+    assert parsed.format in ("unparsable", "sse")

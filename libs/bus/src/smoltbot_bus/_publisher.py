@@ -142,6 +142,10 @@ class Publisher:
         """Stop background work; send what is buffered, spool what Redis will not take."""
         self._closing.set()
         self._outbox.wake()
+        if self._tasks:
+            # The flush loop finishes the batch in hand and stops: cancelled mid-send, a batch
+            # Redis already took would still be buffered and be sent a second time below.
+            await asyncio.wait(self._tasks[:1], timeout=timeout_s)
         for task in self._tasks:
             task.cancel()
             try:

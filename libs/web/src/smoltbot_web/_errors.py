@@ -38,7 +38,8 @@ class ErrorReply:
     """One error answer encoded once, so a constant answer costs no encoding per request.
 
     ``status`` overrides the catalogue's only for a framework error whose status the catalogue
-    does not list (the client must still see the status the framework chose).
+    does not list (the client must still see the status the framework chose). ``error_object``
+    replaces the message in ``error`` by a provider-shaped object (the gateway's provider routes).
     """
 
     __slots__ = ("_headers", "body", "error_type", "status")
@@ -51,12 +52,17 @@ class ErrorReply:
         explanation: str | None = None,
         reason: str | None = None,
         status: int | None = None,
+        error_object: dict[str, object] | None = None,
     ) -> None:
         self.error_type: ErrorType = error_type
         self.status = ERROR_STATUS[error_type] if status is None else status
-        self.body = _ENCODER.encode(
-            ErrorBody(error=message, type=error_type, message=explanation, reason=reason)
+        body = ErrorBody(
+            error=message if error_object is None else error_object,
+            type=error_type,
+            message=explanation,
+            reason=reason,
         )
+        self.body = _ENCODER.encode(body)
         self._headers = (_JSON_CONTENT_TYPE, (b"content-length", str(len(self.body)).encode()))
 
     async def send(self, send: Send, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:

@@ -49,3 +49,17 @@ CONFIG_FALLBACKS = Counter(
     "after a failure), invalid (the stored config could not be decoded).",
     ["reason"],
 )
+REFUSALS = Counter(
+    "smoltbot_gateway_refusals_total",
+    "Provider calls the gateway answered itself, before anything went upstream. reason: "
+    "missing_key, bad_path, too_large (body over the cap), body_timeout (body not received in "
+    "time), over_budget (request bodies in flight at the gateway's budget: 503 + Retry-After), "
+    "contained (agent paused or killed).",
+    ["reason"],
+)
+UNKNOWN_KEYS_REJECTED = Counter(
+    "smoltbot_gateway_unknown_keys_rejected_total",
+    "Calls the provider answered 401 or 403 for a key no accepted call had used yet: no agent "
+    "is provisioned and no exchange recorded for them. provider: the path's provider.",
+    ["provider"],
+)

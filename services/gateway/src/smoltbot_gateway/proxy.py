@@ -1,8 +1,10 @@
 """The provider proxy hot path (architecture §5), in raw ASGI for control over streaming.
 
-Order per call: identify -> agent config (bounded) -> parse body once -> forward -> relay bytes
-as they arrive (never decompressed) -> enqueue one ``exchange.v1`` after the last byte, also when
-the client went away mid-stream.
+Order per call: key and identity -> agent config (bounded) -> body within the gateway's
+bounds, read once -> forward -> relay bytes as they arrive (never decompressed) -> record one
+``exchange.v1`` after the last byte, also when the client went away mid-stream. An agent is
+provisioned (``agent.v1``) only once the provider accepted its key; a key the provider rejects
+before any call of it was accepted leaves no trace but a counter.
 """
 
 from __future__ import annotations
@@ -10,67 +12,74 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, cast, get_args
+from typing import Any, get_args
 
-from litestar.types import HTTPScope, Receive, Scope, Send
+from litestar.types import Receive, Send
 from smoltbot_contracts import AgentConfig, AgentV1, ContainmentStatus, ExchangeMeta, ExchangeV1
 from smoltbot_contracts.ids import checkpoint_id, uuid7
 from smoltbot_contracts.streams import AGENTS, EXCHANGES
 from smoltbot_logging import bind_event
-from smoltbot_web import ErrorReply, send_error
+from smoltbot_web import ErrorReply
 
 from smoltbot_gateway import metrics
-from smoltbot_gateway.asgi_io import BodyTooLargeError, read_body
+from smoltbot_gateway.admission import (
+    BodyTimeoutError,
+    BodyTooLargeError,
+    OverBudgetError,
+    discard_body,
+    read_body,
+)
 from smoltbot_gateway.body import BodyInfo, inspect_body, prepare_upstream_body
 from smoltbot_gateway.errors import UpstreamError
-from smoltbot_gateway.headers import client_response_headers, header_value, upstream_request_headers
-from smoltbot_gateway.identity import MISSING_KEY_HEADER, Identity, Provider, extract_key, identify
+from smoltbot_gateway.headers import (
+    CORS_RESPONSE_HEADERS,
+    client_response_headers,
+    header_value,
+    upstream_request_headers,
+)
+from smoltbot_gateway.identity import Identity, identify
+from smoltbot_gateway.providers import PROVIDERS, WIRES, Provider, key_sources
+from smoltbot_gateway.routing import Target
 from smoltbot_gateway.state import GatewayState
-from smoltbot_gateway.upstream import UpstreamResponse
 
 log = logging.getLogger(__name__)
 
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
-_MAX_SEEN_AGENTS = 100_000
+_MAX_KNOWN_AGENTS = 100_000
+_REJECTED_KEY_STATUSES = frozenset({401, 403})
+_RETRY_AFTER = (b"retry-after", b"1")
 
-# Refusals whose bytes never change, encoded once at import.
+# Refusals whose bytes never change, encoded once at import, per provider.
 _MISSING_KEY = {
-    provider: ErrorReply("authentication_error", f"Missing {header} header")
-    for provider, header in MISSING_KEY_HEADER.items()
+    p: WIRES[p].error("authentication_error", f"Missing {WIRES[p].key_header} header")
+    for p in PROVIDERS
 }
 _CONTAINED = {
-    status: ErrorReply("containment_error", "Agent contained", reason=f"agent_{status}")
+    (p, status): WIRES[p].error("containment_error", "Agent contained", reason=f"agent_{status}")
+    for p in PROVIDERS
     for status in get_args(ContainmentStatus)
     if status != "active"
 }
+_OVER_BUDGET = {
+    p: WIRES[p].error(
+        "service_unavailable", "The gateway is at its limit of request bodies in flight; retry"
+    )
+    for p in PROVIDERS
+}
 
 
-def under_provider(scope: Scope, provider: str) -> bool:
-    """True for ``/<provider>`` and ``/<provider>/...``; a mount also matches ``/<provider>x``."""
-    raw: object = scope.get("raw_path")  # optional in ASGI, whatever the type stubs say
-    if not isinstance(raw, bytes | bytearray):
-        return True  # the server gave no raw path; the router's match is all we have
-    prefix = f"/{provider}".encode()
-    return raw == prefix or raw.startswith(prefix + b"/")
-
-
-def upstream_path(scope: Scope, provider: str) -> str:
-    """Request path after ``/<provider>``, as the client encoded it (``raw_path`` when given)."""
-    raw: object = scope.get("raw_path")
-    path = raw.decode("latin-1") if isinstance(raw, bytes | bytearray) else scope["path"]
-    prefix = f"/{provider}"
-    rest = path[len(prefix) :] if path.startswith(prefix) else path
-    return rest if rest.startswith("/") or not rest else f"/{rest}"
-
-
-async def _refuse(
-    provider: Provider, reply: ErrorReply, send: Send, headers: Iterable[tuple[bytes, bytes]] = ()
+async def refuse(
+    provider: Provider,
+    reason: str,
+    reply: ErrorReply,
+    send: Send,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    """Answer before anything went upstream (no exchange is recorded), counted like any call."""
+    """Answer before anything went upstream (no exchange is recorded), counted by reason."""
     metrics.REQUESTS.labels(provider, str(reply.status)).inc()
-    await reply.send(send, headers)
+    metrics.REFUSALS.labels(reason).inc()
+    await reply.send(send, [*CORS_RESPONSE_HEADERS, *(headers or ())])
 
 
 class _ClientGoneError(Exception):
@@ -88,25 +97,59 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
+def _gemini_model(path: str) -> str | None:
+    """Gemini names the model in the URL: ``/v1beta/models/<model>:generateContent``."""
+    _, found, rest = path.partition("/models/")
+    if not found:
+        return None
+    return rest.split(":", 1)[0].split("/", 1)[0] or None
+
+
 class _Call:
-    """Timings and outcome of one proxied call, filled in as it progresses."""
+    """One proxied call: what it is, and its timings and outcome as they come in."""
 
     __slots__ = (
         "captured",
         "client_gone",
+        "config",
         "content_encoding",
         "content_type",
+        "event_id",
         "first_sent",
+        "ident",
+        "info",
+        "method",
+        "model",
+        "path",
+        "provider",
+        "reserved",
+        "started_at",
         "status",
+        "streamed",
         "t0",
         "t_first_chunk",
         "t_up_end",
         "t_up_start",
+        "target",
         "truncated",
     )
 
-    def __init__(self) -> None:
+    def __init__(
+        self, target: Target, method: str, event_id: str, ident: Identity, started_at: datetime
+    ) -> None:
         self.t0 = time.perf_counter()
+        self.started_at = started_at
+        self.target = target
+        self.provider: Provider = target.provider
+        self.path = target.path
+        self.method = method
+        self.event_id = event_id
+        self.ident = ident
+        self.config = AgentConfig()
+        self.info = BodyInfo()
+        self.model: str | None = None
+        self.reserved = 0
+        self.streamed = False
         self.t_up_start = self.t0
         self.t_up_end: float | None = None
         self.t_first_chunk: float | None = None
@@ -120,71 +163,109 @@ class _Call:
 
 
 class Proxy:
-    """One instance per app; ``handle`` is called per request for one provider."""
+    """One instance per app; :meth:`handle` is called per provider request."""
 
     def __init__(self, state: GatewayState) -> None:
         self.state = state
 
-    async def handle(self, provider: Provider, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, target: Target, scope: Any, receive: Receive, send: Send) -> None:
         event_id = uuid7()
         with bind_event(event_id):
-            await self._handle(provider, event_id, scope, receive, send)
+            await self._handle(target, event_id, scope, receive, send)
 
     async def _handle(
-        self, provider: Provider, event_id: str, scope: Scope, receive: Receive, send: Send
+        self, target: Target, event_id: str, scope: Any, receive: Receive, send: Send
     ) -> None:
-        call = _Call()
-        started_at = datetime.now(UTC)
-        http_scope = cast("HTTPScope", scope)
-        request_headers = list(http_scope["headers"])
-        key = extract_key(provider, request_headers)
+        provider = target.provider
+        wire = WIRES[provider]
+        request_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        query: bytes = scope.get("query_string", b"")
+        key = wire.key(key_sources(request_headers, query))
         if key is None:
-            await _refuse(provider, _MISSING_KEY[provider], send)
+            await refuse(provider, "missing_key", _MISSING_KEY[provider], send)
             return
-        ident = identify(key, started_at)
+        started_at = datetime.now(UTC)
+        ident = identify(key, started_at, target.agent_name)
         del key  # nothing below may see it
-        self._note_agent(ident, started_at)
+        call = _Call(target, scope["method"], event_id, ident, started_at)
         id_headers = [
+            *CORS_RESPONSE_HEADERS,
             (b"x-smoltbot-agent", ident.agent_id.encode()),
             (b"x-smoltbot-session", ident.session_id.encode()),
             (b"x-smoltbot-event-id", event_id.encode()),
             (b"x-aip-checkpoint-id", checkpoint_id(event_id).encode()),
         ]
-        config = await self.state.config.get(ident.agent_id)
-        if config.containment != "active":
-            await _refuse(provider, _CONTAINED[config.containment], send, id_headers)
+        call.config = await self.state.config.get(ident.agent_id)
+        if call.config.containment != "active":
+            reply = _CONTAINED[(provider, call.config.containment)]
+            await refuse(provider, "contained", reply, send, id_headers)
             return
+        settings = self.state.settings
         try:
-            body = await read_body(receive, self.state.settings.max_request_bytes)
+            body, call.reserved = await read_body(
+                receive,
+                request_headers,
+                max_bytes=settings.max_request_bytes,
+                budget=self.state.body_budget,
+                timeout_s=settings.body_timeout_s,
+            )
         except ConnectionAbortedError:
             metrics.CLIENT_DISCONNECTS.labels(provider).inc()
             return
         except BodyTooLargeError as exc:
-            await _refuse(provider, ErrorReply("request_too_large", str(exc)), send, id_headers)
+            reply = wire.error("request_too_large", str(exc))
+            await refuse(provider, "too_large", reply, send, id_headers)
             return
-        info = inspect_body(body)
-        method = http_scope["method"]
-        path = upstream_path(scope, provider)
-        query = http_scope.get("query_string", b"")
-        url = self.state.settings.upstream_url(provider) + path
+        except BodyTimeoutError as exc:
+            reply = wire.error("request_timeout", str(exc))
+            await refuse(provider, "body_timeout", reply, send, id_headers)
+            return
+        except OverBudgetError:
+            headers = [*id_headers, _RETRY_AFTER]
+            await refuse(provider, "over_budget", _OVER_BUDGET[provider], send, headers)
+            await discard_body(receive, settings.body_timeout_s)
+            return
+        call.info = inspect_body(body)
+        call.model = call.info.model or (
+            _gemini_model(target.path) if provider == "gemini" else None
+        )
+        call.streamed = wire.streams(target.path, query, call.info.stream)
+        url = settings.upstream_url(provider) + target.path
         if query:
             url = f"{url}?{query.decode('latin-1')}"
-        out_body = prepare_upstream_body(provider, body, info)
-        forward_body = None if method in _BODYLESS_METHODS and not out_body else out_body
-
-        def finish() -> None:
-            self._finish(
-                provider=provider,
-                event_id=event_id,
-                ident=ident,
-                info=info,
-                method=method,
-                path=path,
-                started_at=started_at,
-                call=call,
-                config=config,
+        out_body: bytes | bytearray | None = prepare_upstream_body(provider, body, call.info)
+        if call.method in _BODYLESS_METHODS and not out_body:
+            out_body = None
+        del body
+        try:
+            await self._forward(
+                call,
+                url=url,
+                request_headers=request_headers,
+                out_body=out_body,
+                id_headers=id_headers,
+                receive=receive,
+                send=send,
             )
+        finally:
+            self._release_body(call)
 
+    def _release_body(self, call: _Call) -> None:
+        """The body is no longer held: give its bytes back to the budget (once)."""
+        self.state.body_budget.release(call.reserved)
+        call.reserved = 0
+
+    async def _forward(
+        self,
+        call: _Call,
+        *,
+        url: str,
+        request_headers: list[tuple[bytes, bytes]],
+        out_body: bytes | bytearray | None,
+        id_headers: list[tuple[bytes, bytes]],
+        receive: Receive,
+        send: Send,
+    ) -> None:
         # Watch for a client disconnect from here on: a non-streaming call sends no byte until
         # the model has finished, and an abandoned call must not keep a paid generation running.
         task = asyncio.current_task()
@@ -192,24 +273,22 @@ class Proxy:
         try:
             call.t_up_start = time.perf_counter()
             try:
-                response = await self.state.upstreams[provider].send(
-                    method, url, upstream_request_headers(request_headers), forward_body
+                response = await self.state.upstreams[call.provider].send(
+                    call.method, url, upstream_request_headers(request_headers), out_body
                 )
             except UpstreamError as exc:
                 call.t_up_end = time.perf_counter()
                 call.status = exc.status_code
-                log.warning("upstream unavailable", extra={"provider": provider, "error": str(exc)})
+                log.warning(
+                    "upstream unavailable", extra={"provider": call.provider, "error": str(exc)}
+                )
                 try:
-                    await send_error(
-                        send,
-                        exc.error_type,
-                        exc.message,
-                        [*id_headers, (b"x-aip-verdict", b"skipped")],
-                    )
+                    reply = WIRES[call.provider].error(exc.error_type, exc.message)
+                    await reply.send(send, [*id_headers, (b"x-aip-verdict", b"skipped")])
                 except Exception:  # noqa: BLE001 - the client left; the exchange is still recorded
                     call.client_gone = True
                 finally:
-                    finish()
+                    self._finish(call)
                 return
             except asyncio.CancelledError:
                 if not call.client_gone:
@@ -217,35 +296,24 @@ class Proxy:
                 if task is not None:
                     task.uncancel()
                 call.t_up_end = time.perf_counter()
-                call.status = 499
-                metrics.CLIENT_DISCONNECTS.labels(provider).inc()
-                finish()
+                metrics.CLIENT_DISCONNECTS.labels(call.provider).inc()
+                self._finish(call)
                 return
+            # The upstream has the body now: its memory no longer counts against the budget.
+            self._release_body(call)
             try:
-                await self._relay(
-                    provider=provider,
-                    response=response,
-                    id_headers=id_headers,
-                    call=call,
-                    send=send,
-                )
+                await self._relay(response, id_headers, call, send)
             finally:
                 try:
-                    # Enqueue first: it is synchronous, so a late cancellation cannot skip it.
-                    finish()
+                    # Record first: it is synchronous, so a late cancellation cannot skip it.
+                    self._finish(call)
                 finally:
                     await response.aclose()
         finally:
             watcher.cancel()
 
     async def _relay(
-        self,
-        *,
-        provider: str,
-        response: UpstreamResponse,
-        id_headers: list[tuple[bytes, bytes]],
-        call: _Call,
-        send: Send,
+        self, response: Any, id_headers: list[tuple[bytes, bytes]], call: _Call, send: Send
     ) -> None:
         """Copy status, headers and body chunks to the client as they arrive (the caller's
         disconnect watcher cancels this task when the client goes away)."""
@@ -253,8 +321,7 @@ class Proxy:
         call.content_encoding = header_value(response.headers, b"content-encoding")
         call.content_type = header_value(response.headers, b"content-type")
         verdict = b"pending" if 200 <= response.status < 300 else b"skipped"
-        headers = client_response_headers(response.headers)
-        headers.extend(id_headers)
+        headers = client_response_headers(response.headers, id_headers)
         headers.append((b"x-aip-verdict", verdict))
         cap = self.state.settings.max_captured_bytes
         task = asyncio.current_task()
@@ -282,10 +349,10 @@ class Proxy:
                 raise  # shutdown, not a disconnect: propagate after the finally blocks
             if task is not None:
                 task.uncancel()
-            metrics.CLIENT_DISCONNECTS.labels(provider).inc()
+            self._client_left(call)
         except _ClientGoneError:
             call.client_gone = True
-            metrics.CLIENT_DISCONNECTS.labels(provider).inc()
+            self._client_left(call)
         except UpstreamError as exc:
             # Headers are out already: end without completing the body, so the server aborts
             # the response and the client sees a broken transfer, never a silently short one.
@@ -295,6 +362,14 @@ class Proxy:
         finally:
             if call.t_up_end is None:
                 call.t_up_end = time.perf_counter()
+
+    @staticmethod
+    def _client_left(call: _Call) -> None:
+        """The client went away mid-answer: the upstream call is abandoned (its connection is
+        closed, not returned to the pool) and the bytes recorded so far are partial."""
+        metrics.CLIENT_DISCONNECTS.labels(call.provider).inc()
+        if call.t_up_end is None:
+            call.truncated = True
 
     @staticmethod
     async def _watch_disconnect(
@@ -309,80 +384,91 @@ class Proxy:
                     task.cancel()
                 return
 
-    def _note_agent(self, ident: Identity, seen_at: datetime) -> None:
-        """Enqueue ``agent.v1`` on first sight in this process (the persister upserts)."""
-        seen = self.state.seen_agents
-        if ident.agent_id in seen:
+    def _provision(self, call: _Call) -> None:
+        """Enqueue ``agent.v1`` the first time this process sees the provider accept the key."""
+        known = self.state.seen_agents
+        ident = call.ident
+        if ident.agent_id in known:
             return
         event = AgentV1(
-            event_id=uuid7(), agent_id=ident.agent_id, agent_hash=ident.agent_hash, seen_at=seen_at
+            event_id=uuid7(),
+            agent_id=ident.agent_id,
+            agent_hash=ident.agent_hash,
+            name=call.target.agent_name,
+            seen_at=call.started_at,
         )
         if self.state.events.enqueue(AGENTS, event):
-            if len(seen) >= _MAX_SEEN_AGENTS:
-                seen.clear()
-            seen.add(ident.agent_id)
+            if len(known) >= _MAX_KNOWN_AGENTS:
+                known.clear()
+            known.add(ident.agent_id)
         else:
             metrics.EVENTS_DROPPED.labels(AGENTS).inc()
 
-    def _finish(
-        self,
-        *,
-        provider: Provider,
-        event_id: str,
-        ident: Identity,
-        info: BodyInfo,
-        method: str,
-        path: str,
-        started_at: datetime,
-        call: _Call,
-        config: AgentConfig,
-    ) -> None:
-        """Record metrics and enqueue the exchange (never raises into the request)."""
+    def _finish(self, call: _Call) -> None:
+        """Record metrics and the exchange (never raises into the request)."""
         end = time.perf_counter()
         up_end = call.t_up_end if call.t_up_end is not None else end
         upstream_s = max(0.0, up_end - call.t_up_start)
         total_s = end - call.t0
         ttfb_s = None if call.t_first_chunk is None else call.t_first_chunk - call.t_up_start
-        if info.stream and call.first_sent is not None and ttfb_s is not None:
+        if call.streamed and call.first_sent is not None and ttfb_s is not None:
             overhead = (call.first_sent - call.t0) - ttfb_s
         else:
             overhead = total_s - upstream_s
         status = 499 if call.client_gone else call.status
+        provider = call.provider
         metrics.REQUESTS.labels(provider, str(status)).inc()
         metrics.REQUEST_DURATION.labels(provider).observe(total_s)
-        metrics.OVERHEAD.labels(provider, "true" if info.stream else "false").observe(
+        metrics.OVERHEAD.labels(provider, "true" if call.streamed else "false").observe(
             max(0.0, overhead)
         )
-        completed_at = datetime.now(UTC)
+        if 200 <= status < 300:
+            self._provision(call)
+        elif status in _REJECTED_KEY_STATUSES and call.ident.agent_id not in self.state.seen_agents:
+            # Most likely a made-up or revoked key: provisioning it would let anyone create
+            # agent rows and cards by sending random keys.
+            metrics.UNKNOWN_KEYS_REJECTED.labels(provider).inc()
+            log.info(
+                "provider rejected a key no accepted call has used; nothing recorded",
+                extra={"provider": provider, "agent_id": call.ident.agent_id, "status": status},
+            )
+            return
+        self._record(call, status, upstream_s, total_s, ttfb_s)
+
+    def _record(
+        self, call: _Call, status: int, upstream_s: float, total_s: float, ttfb_s: float | None
+    ) -> None:
+        ident = call.ident
         meta = ExchangeMeta(
-            exchange_id=event_id,
+            exchange_id=call.event_id,
             agent_id=ident.agent_id,
             agent_hash=ident.agent_hash,
             session_id=ident.session_id,
-            provider=provider,
-            model=info.model,
-            method=method,
-            path=path,
-            status=call.status,
-            streamed=info.stream,
-            started_at=started_at,
-            completed_at=completed_at,
+            provider=call.provider,
+            model=call.model,
+            method=call.method,
+            path=call.path,
+            status=status,
+            streamed=call.streamed,
+            started_at=call.started_at,
+            completed_at=datetime.now(UTC),
             upstream_ms=_ms(upstream_s),
             total_ms=_ms(total_s),
             ttfb_ms=None if ttfb_s is None else _ms(ttfb_s),
             gateway_instance=self.state.instance,
+            agent_name=call.target.agent_name,
         )
         exchange = ExchangeV1(
-            event_id=event_id,
+            event_id=call.event_id,
             meta=meta,
-            user_query=info.user_query,
+            user_query=call.info.user_query,
             response_body=bytes(call.captured),
             response_truncated=call.truncated,
             content_encoding=call.content_encoding,
             content_type=call.content_type,
-            enforcement_mode=config.enforcement_mode,
+            enforcement_mode=call.config.enforcement_mode,
         )
-        # Seam for the enforce-mode priority path (architecture §3.3): publish to EXCHANGES_PRIORITY
-        # with reply_to and await the verdict instead of enqueueing.
+        # Seam for the enforce-mode priority path (architecture §3.3): publish to
+        # EXCHANGES_PRIORITY with reply_to and await the verdict instead of enqueueing.
         if not self.state.events.enqueue(EXCHANGES, exchange):
             metrics.EVENTS_DROPPED.labels(EXCHANGES).inc()

@@ -18,7 +18,9 @@ from redis.asyncio import Redis
 from smoltbot_bus import EventCipher, Publisher, Spool, redis_client
 from smoltbot_health import Health
 
+from smoltbot_gateway.admission import BodyBudget
 from smoltbot_gateway.agent_config import ConfigReader
+from smoltbot_gateway.providers import PROVIDERS
 from smoltbot_gateway.settings import GatewaySettings
 from smoltbot_gateway.state import GatewayState
 from smoltbot_gateway.upstream import AiohttpUpstream, UpstreamClient
@@ -100,9 +102,10 @@ class GatewayResources:
             state = GatewayState(
                 settings=settings,
                 instance=instance,
-                upstreams={"anthropic": client},
+                upstreams=dict.fromkeys(PROVIDERS, client),
                 events=publisher,
                 config=config,
+                body_budget=BodyBudget(settings.max_inflight_body_bytes),
             )
             health.mark_started()
             stack.callback(health.mark_draining)

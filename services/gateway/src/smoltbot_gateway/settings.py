@@ -48,6 +48,15 @@ class GatewaySettings(BusSettings, frozen=True, kw_only=True):
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = msgspec.field(
         default=32 * 1024 * 1024, name="SMOLTBOT_GATEWAY_MAX_REQUEST_BYTES"
     )
+    # All request bodies held at once by this process; a call that does not fit gets 503 with
+    # Retry-After (the SDKs retry it) instead of growing the process without bound. Bodies over
+    # 1 MiB may use three quarters of it, so huge uploads never starve ordinary calls.
+    max_inflight_body_bytes: Annotated[int, msgspec.Meta(ge=4 * 1024 * 1024)] = msgspec.field(
+        default=64 * 1024 * 1024, name="SMOLTBOT_GATEWAY_MAX_INFLIGHT_BODY_BYTES"
+    )
+    # A request body must arrive within this time (408 past it): a trickling client cannot hold
+    # memory and a connection for ever.
+    body_timeout_s: Seconds = msgspec.field(default=30.0, name="SMOLTBOT_GATEWAY_BODY_TIMEOUT_S")
     upstream_connect_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = msgspec.field(
         default=2, name="SMOLTBOT_GATEWAY_UPSTREAM_CONNECT_RETRIES"
     )

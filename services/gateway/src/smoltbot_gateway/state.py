@@ -7,6 +7,7 @@ from typing import Protocol
 
 from smoltbot_contracts import Event
 
+from smoltbot_gateway.admission import BodyBudget
 from smoltbot_gateway.agent_config import ConfigReader
 from smoltbot_gateway.settings import GatewaySettings
 from smoltbot_gateway.upstream import UpstreamClient
@@ -25,4 +26,5 @@ class GatewayState:
     upstreams: dict[str, UpstreamClient]
     events: EventSink
     config: ConfigReader
+    body_budget: BodyBudget
     seen_agents: set[str] = field(default_factory=set)

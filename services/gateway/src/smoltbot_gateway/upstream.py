@@ -18,8 +18,10 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential,
 )
+from yarl import URL
 
 from smoltbot_gateway.errors import UpstreamError
+from smoltbot_gateway.providers import redact_key_param
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,11 @@ class UpstreamClient(Protocol):
     async def start(self) -> None: ...
 
     async def send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | bytearray | None,
     ) -> UpstreamResponse:
         """Send a request and return once the response headers arrived.
 
@@ -122,30 +128,21 @@ class AiohttpUpstream:
         )
 
     async def send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | bytearray | None,
     ) -> UpstreamResponse:
         if self._session is None:
             raise UpstreamError("upstream client is not started")
-        session = self._session
-        # Only connection establishment is retried: then no byte of the request went out.
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._connect_retries + 1),
-            wait=wait_exponential(multiplier=0.05, max=1.0),
-            retry=retry_if_exception_type(aiohttp.ClientConnectorError),
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    response = await session.request(
-                        method,
-                        url,
-                        headers=headers,
-                        data=body,
-                        allow_redirects=False,
-                        skip_auto_headers=_SKIP_AUTO_HEADERS,
-                    )
-                    return _AiohttpResponse(response)
+            try:
+                response = await self._request(method, url, headers, body)
+            except aiohttp.ClientConnectorError:
+                if not self._connect_retries:
+                    raise
+                response = await self._retry_connect(method, url, headers, body)
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamError(
                 f"cannot connect to upstream: {exc.os_error}", "upstream unreachable"
@@ -155,8 +152,45 @@ class AiohttpUpstream:
                 "upstream timed out before responding", "upstream timed out before responding"
             ) from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamError(f"upstream failed: {type(exc).__name__}: {exc}") from exc
-        raise UpstreamError("upstream retry loop ended without a result")  # unreachable
+            detail = redact_key_param(f"upstream failed: {type(exc).__name__}: {exc}")
+            raise UpstreamError(detail) from exc
+        return _AiohttpResponse(response)
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | bytearray | None,
+    ) -> aiohttp.ClientResponse:
+        assert self._session is not None
+        return await self._session.request(
+            method,
+            # As the client encoded it: parsing would decode %2e%2e and normalise dot segments.
+            URL(url, encoded=True),
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+        )
+
+    async def _retry_connect(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | bytearray | None,
+    ) -> aiohttp.ClientResponse:
+        """Only connection establishment is retried: then no byte of the request went out. The
+        first attempt is made without building a retry loop (the hot path pays nothing)."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._connect_retries),
+            wait=wait_exponential(multiplier=0.05, max=1.0),
+            retry=retry_if_exception_type(aiohttp.ClientConnectorError),
+            reraise=True,
+        )
+        response: aiohttp.ClientResponse = await retrying(self._request, method, url, headers, body)
+        return response
 
     async def close(self) -> None:
         if self._session is not None:

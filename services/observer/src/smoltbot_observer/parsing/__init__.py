@@ -18,7 +18,7 @@ from smoltbot_observer.parsing.model import (
     ParsedResponse,
     ToolCall,
 )
-from smoltbot_observer.parsing.sse import decode_text, iter_data, looks_like_sse
+from smoltbot_observer.parsing.sse import NOT_JSON, decode_text, iter_data, looks_like_sse
 
 __all__ = [
     "THINKING_SEPARATOR",
@@ -76,7 +76,7 @@ def parse_response(
     if not is_sse:
         try:
             value = _JSON.decode(data)
-        except msgspec.DecodeError:
+        except NOT_JSON:
             value = None
             # Not JSON: it may still be an event stream sent with a JSON content type.
             events = list(iter_data(text))

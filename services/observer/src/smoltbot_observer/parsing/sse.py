@@ -10,6 +10,11 @@ import msgspec
 _DECODER = msgspec.json.Decoder()
 
 
+# What a body that is not JSON raises: DecodeError, UnicodeDecodeError (a ValueError) for
+# invalid UTF-8, RecursionError for nesting past the decoder's limit.
+NOT_JSON = (msgspec.DecodeError, ValueError, RecursionError)
+
+
 def decode_text(data: bytes) -> str:
     """UTF-8 text of the whole captured body.
 
@@ -34,7 +39,7 @@ def iter_data(text: str) -> Iterator[dict[str, Any]]:
             continue
         try:
             value = _DECODER.decode(payload)
-        except msgspec.DecodeError:
+        except NOT_JSON:
             continue
         if isinstance(value, dict):
             yield value
