@@ -13,7 +13,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 SMOLTBOT_ADMIN_TOKEN ?= dev-admin-token-change-me
 export DATABASE_URL REDIS_URL SMOLTBOT_ADMIN_TOKEN
 
-.PHONY: help install lock lint fmt test test-chaos run smoke bench-gateway services db migrate schemas clean
+.PHONY: help install lock lint fmt test test-chaos run smoke bench-gateway bench-install services db migrate schemas clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -56,8 +56,11 @@ run: migrate ## Run every service (FAKE=1 adds the fake LLM providers)
 smoke: install ## make run FAKE=1 in the background, one SDK call traced end to end, clean stop
 	$(RUN) python deploy/dev/smoke.py
 
-bench-gateway: install services ## Gateway overhead and CPU/request vs the provider called directly
+bench-gateway: install services ## Gateway vs nginx direct, LiteLLM, Portkey (BENCH_ARGS="--help")
 	$(RUN) python deploy/bench/gateway_overhead.py $(BENCH_ARGS)
+
+bench-install: install ## Install the bench's wrk, nginx, LiteLLM, Portkey (outside uv.lock)
+	$(RUN) python deploy/bench/gateway_overhead.py --install-only $(BENCH_ARGS)
 
 schemas: install ## Regenerate contracts/schemas from the event structs
 	$(RUN) python -m smoltbot_contracts.schemas contracts/schemas

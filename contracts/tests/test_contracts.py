@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,3 +120,18 @@ def test_uuid7_is_time_ordered_and_versioned() -> None:
     assert a < b
     assert a[14] == "7"
     assert a[19] in "89ab"
+
+
+@pytest.mark.parametrize("event_id", ["01a233d5-3d00-74f2-8cb6-f5e93152f7bc", "x", "", "é"])
+def test_checkpoint_id_is_uuid5_of_the_event_id(event_id: str) -> None:
+    """The hand-rolled uuid5 (hot path) equals the standard library's, so ids never change."""
+    assert ids.checkpoint_id(event_id) == f"ic-{uuid.uuid5(ids.ID_NAMESPACE, event_id)}"
+
+
+def test_uuid7_is_a_version_7_uuid_in_canonical_form() -> None:
+    for _ in range(200):
+        value = ids.uuid7()
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value
+        assert parsed.version == 7
+        assert parsed.variant == uuid.RFC_4122

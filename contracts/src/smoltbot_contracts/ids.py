@@ -15,6 +15,13 @@ from datetime import datetime
 # Fixed namespace for uuid5-derived ids. Changing it would change every derived id: never do.
 ID_NAMESPACE = uuid.UUID("6f1d3a8e-3c55-4a4b-9b1e-5d0c2a7e9f10")
 SESSION_BUCKET_MS = 3_600_000
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
+
+
+def _canonical(value: int) -> str:
+    """A 128-bit integer in the 8-4-4-4-12 form (what ``str(uuid.UUID(int=...))`` gives)."""
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def uuid7(now_ms: int | None = None) -> str:
@@ -26,7 +33,7 @@ def uuid7(now_ms: int | None = None) -> str:
     value |= ((rand >> 62) & 0xFFF) << 64
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    return _canonical(value)
 
 
 def derived_uuid(kind: str, event_id: str) -> str:
@@ -38,8 +45,17 @@ def trace_id(exchange_id: str) -> str:
     return f"tr-{exchange_id}"
 
 
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(ID_NAMESPACE, name))`` without building UUID objects (hot path)."""
+    sha1 = hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False)  # uuid5's hash
+    digest = int.from_bytes(sha1.digest()[:16], "big")
+    digest = (digest & ~(0xF000 << 64)) | (5 << 76)  # version 5
+    digest = (digest & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
+    return _canonical(digest)
+
+
 def checkpoint_id(exchange_id: str) -> str:
-    return f"ic-{uuid.uuid5(ID_NAMESPACE, exchange_id)}"
+    return f"ic-{_uuid5(exchange_id)}"
 
 
 def trace_event_id(exchange_id: str) -> str:

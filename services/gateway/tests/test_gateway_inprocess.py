@@ -273,3 +273,28 @@ async def test_resources_opened_before_a_failing_step_are_closed(
     assert upstream.calls == ["start", "close"]  # a half-started client is closed too
     assert publisher_tasks() == []  # the publisher opened before it was closed again
     assert not health.started
+
+
+async def test_config_reader_caches_refreshes_and_bounds_staleness(
+    prefix: str, async_redis: Redis
+) -> None:
+    """A config is reused for ttl_s; just past it, served once more while refreshed; well past
+    it, read before the call proceeds (a pause reaches every call within ttl + grace)."""
+    now = [100.0]
+    reader = ConfigReader(async_redis, prefix, ttl_s=0.5, grace_s=0.5, clock=lambda: now[0])
+    key = cfg_key(prefix, "smolt-c")
+    paused = AgentConfig(containment="paused")
+    assert await reader.get("smolt-c") == DEFAULT_CONFIG
+    await async_redis.hset(key, "b", msgspec.msgpack.encode(paused))
+    now[0] += 0.4
+    assert await reader.get("smolt-c") == DEFAULT_CONFIG  # still fresh: no round trip
+    now[0] += 0.2  # past the TTL, within the grace: served stale, refreshed in the background
+    assert await reader.get("smolt-c") == DEFAULT_CONFIG
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if await reader.get("smolt-c") == paused:
+            break
+    assert await reader.get("smolt-c") == paused
+    await async_redis.hset(key, "b", msgspec.msgpack.encode(AgentConfig()))
+    now[0] += 5.0  # long past TTL + grace: read now, never served stale
+    assert await reader.get("smolt-c") == AgentConfig()

@@ -21,9 +21,14 @@ Send = Callable[[list[Record]], Awaitable[None]]
 class Outbox:
     """Bounded buffer of encoded records, sent head first in batches of ``batch_size``."""
 
-    def __init__(self, *, max_buffer: int = 10_000, batch_size: int = 500) -> None:
+    def __init__(
+        self, *, max_buffer: int = 10_000, batch_size: int = 500, linger_s: float = 0.0
+    ) -> None:
         self._max_buffer = max_buffer
         self._batch_size = batch_size
+        # Waiting this long after a wake-up lets a busy producer fill a batch: one round trip
+        # for many events instead of one per event (events are late by at most this much).
+        self._linger_s = linger_s
         self._records: deque[Record] = deque()
         self._wake = asyncio.Event()
 
@@ -69,6 +74,8 @@ class Outbox:
             if not self._records:
                 self._wake.clear()
                 await self._wake.wait()
+                if self._linger_s and len(self._records) < self._batch_size:
+                    await asyncio.sleep(self._linger_s)
                 continue
             batch = self._head()
             if await deliver(batch):

@@ -60,6 +60,7 @@ class Publisher:
         max_bytes: int | None = None,
         budget_interval_s: float = 0.25,
         drain_per_s: float = 5000.0,
+        linger_s: float = 0.0,
     ) -> None:
         self._cipher = cipher or EventCipher(None)
         self.breaker = breaker or CircuitBreaker(
@@ -69,7 +70,7 @@ class Publisher:
             redis, prefix, max_bytes, interval_s=budget_interval_s, timeout_s=send_timeout_s
         )
         self._sender = Sender(redis, prefix, self._budget, send_timeout_s)
-        self._outbox = Outbox(max_buffer=max_buffer, batch_size=batch_size)
+        self._outbox = Outbox(max_buffer=max_buffer, batch_size=batch_size, linger_s=linger_s)
         self._fallback = SpoolFallback(spool)
         self._drain = (
             None

@@ -11,8 +11,6 @@ import contextvars
 import logging
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -33,14 +31,20 @@ def current_event_id() -> str | None:
     return _EVENT_ID.get()
 
 
-@contextmanager
-def bind_event(event_id: str | None) -> Iterator[None]:
-    """Tag every log line inside the block with ``event_id``."""
-    token = _EVENT_ID.set(event_id)
-    try:
-        yield
-    finally:
-        _EVENT_ID.reset(token)
+class bind_event:  # noqa: N801 - used like a function: ``with bind_event(event_id):``
+    """Tag every log line inside the block with ``event_id`` (a class, not a generator: it
+    runs once per proxied call)."""
+
+    __slots__ = ("_event_id", "_token")
+
+    def __init__(self, event_id: str | None) -> None:
+        self._event_id = event_id
+
+    def __enter__(self) -> None:
+        self._token = _EVENT_ID.set(self._event_id)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _EVENT_ID.reset(self._token)
 
 
 class JsonFormatter(logging.Formatter):

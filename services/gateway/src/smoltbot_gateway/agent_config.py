@@ -1,8 +1,11 @@
 """Per-call agent config from Redis that never fails or slows a call (architecture §3.2, §5.2).
 
-Every call asks Redis once with a short budget. On a miss the defaults apply (observe); on an
-error or timeout the last config seen for that agent is used, and a circuit breaker leaves Redis
-alone for a back-off period so a dead Redis costs nothing per call.
+Configs are cached per agent for ``ttl_s`` (a Redis round trip per call would be most of the
+gateway's own cost). A config just past its TTL is still served while one background read
+refreshes it; one older than ``ttl_s + grace_s`` is read before the call proceeds, so a pause
+or kill reaches every call within ``ttl_s + grace_s`` (1 s by default). On a miss the defaults
+apply (observe); on an error or timeout the last config seen for that agent is used, and a
+circuit breaker leaves Redis alone for a back-off period so a dead Redis costs nothing per call.
 """
 
 from __future__ import annotations
@@ -29,8 +32,17 @@ _DECODER = msgspec.msgpack.Decoder(AgentConfig)
 _MAX_REMEMBERED = 100_000
 
 
+class _Entry:
+    __slots__ = ("config", "fresh_until", "refreshing")
+
+    def __init__(self, config: AgentConfig, fresh_until: float) -> None:
+        self.config = config
+        self.fresh_until = fresh_until
+        self.refreshing = False
+
+
 class ConfigReader:
-    """Reads ``cfg:{agent}`` on every call and remembers the last config seen per agent."""
+    """Cached reads of ``cfg:{agent}``; remembers the last config seen per agent."""
 
     def __init__(
         self,
@@ -39,33 +51,60 @@ class ConfigReader:
         *,
         timeout_s: float = 0.05,
         backoff_s: float = 5.0,
+        ttl_s: float = 0.5,
+        grace_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._timeout_s = timeout_s
+        self._ttl_s = ttl_s
+        self._grace_s = grace_s
+        self._clock = clock
         # One failure opens it: the next read that may cost a timeout is one back-off away.
         self._breaker = CircuitBreaker(threshold=1, cooldown_s=backoff_s, clock=clock)
-        self._last: dict[str, AgentConfig] = {}
-
-    def _fallback(self, agent: str, reason: str) -> AgentConfig:
-        CONFIG_FALLBACKS.labels(reason).inc()
-        return self._last.get(agent, DEFAULT_CONFIG)
-
-    def _remember(self, agent: str, config: AgentConfig) -> None:
-        if len(self._last) >= _MAX_REMEMBERED and agent not in self._last:
-            self._last.clear()  # crude but bounded; entries refill on the next call per agent
-        self._last[agent] = config
+        self._entries: dict[str, _Entry] = {}
+        self._refreshes: set[asyncio.Task[AgentConfig]] = set()  # keeps them referenced
 
     async def get(self, agent: str) -> AgentConfig:
         """The agent's config; never raises, never waits longer than the timeout."""
+        entry = self._entries.get(agent)
+        if entry is not None:
+            now = self._clock()
+            if now < entry.fresh_until:
+                return entry.config
+            if now < entry.fresh_until + self._grace_s or not self._breaker.allow():
+                self._refresh_soon(agent, entry)
+                return entry.config
+        return await self._read(agent)
+
+    def _refresh_soon(self, agent: str, entry: _Entry) -> None:
+        if entry.refreshing or not self._breaker.allow():
+            return
+        entry.refreshing = True
+        task = asyncio.create_task(self._read(agent))
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    def _fallback(self, agent: str, reason: str) -> AgentConfig:
+        CONFIG_FALLBACKS.labels(reason).inc()
+        entry = self._entries.get(agent)
+        if entry is None:
+            return DEFAULT_CONFIG
+        entry.refreshing = False
+        return entry.config
+
+    def _remember(self, agent: str, config: AgentConfig) -> None:
+        if len(self._entries) >= _MAX_REMEMBERED and agent not in self._entries:
+            self._entries.clear()  # crude but bounded; entries refill on the next call per agent
+        self._entries[agent] = _Entry(config, self._clock() + self._ttl_s)
+
+    async def _read(self, agent: str) -> AgentConfig:
         if not self._breaker.allow():
             return self._fallback(agent, "backoff")
         try:
-            raw = await asyncio.wait_for(
-                self._redis.hget(cfg_key(self._prefix, agent), CFG_FIELD),
-                self._timeout_s,
-            )
+            async with asyncio.timeout(self._timeout_s):
+                raw = await self._redis.hget(cfg_key(self._prefix, agent), CFG_FIELD)
         except (RedisError, OSError, TimeoutError) as exc:
             self._breaker.failure()
             log.warning(

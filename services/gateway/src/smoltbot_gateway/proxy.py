@@ -49,6 +49,7 @@ _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _MAX_KNOWN_AGENTS = 100_000
 _REJECTED_KEY_STATUSES = frozenset({401, 403})
 _RETRY_AFTER = (b"retry-after", b"1")
+_WATCH_AFTER_S = 0.2
 
 # Refusals whose bytes never change, encoded once at import, per provider.
 _MISSING_KEY = {
@@ -80,6 +81,27 @@ async def refuse(
     metrics.REQUESTS.labels(provider, str(reply.status)).inc()
     metrics.REFUSALS.labels(reason).inc()
     await reply.send(send, [*CORS_RESPONSE_HEADERS, *(headers or ())])
+
+
+_SERIES: dict[tuple[str, int, bool], tuple[Any, Any, Any]] = {}
+
+
+def _record_metrics(
+    provider: str, status: int, streamed: bool, total_s: float, overhead_s: float
+) -> None:
+    """One call's three series; the labelled children are looked up once per label set."""
+    key = (provider, status, streamed)
+    series = _SERIES.get(key)
+    if series is None:
+        series = _SERIES[key] = (
+            metrics.REQUESTS.labels(provider, str(status)),
+            metrics.REQUEST_DURATION.labels(provider),
+            metrics.OVERHEAD.labels(provider, "true" if streamed else "false"),
+        )
+    requests, duration, overhead = series
+    requests.inc()
+    duration.observe(total_s)
+    overhead.observe(overhead_s)
 
 
 class _ClientGoneError(Exception):
@@ -268,8 +290,16 @@ class Proxy:
     ) -> None:
         # Watch for a client disconnect from here on: a non-streaming call sends no byte until
         # the model has finished, and an abandoned call must not keep a paid generation running.
+        # The watcher starts only once the call has taken a moment: most answers come sooner,
+        # and a task per call is a measurable share of the gateway's own cost.
         task = asyncio.current_task()
-        watcher = asyncio.create_task(self._watch_disconnect(receive, call, task))
+        loop = asyncio.get_running_loop()
+        watchers: list[asyncio.Task[None]] = []
+
+        def watch() -> None:
+            watchers.append(loop.create_task(self._watch_disconnect(receive, call, task)))
+
+        timer = loop.call_later(_WATCH_AFTER_S, watch)
         try:
             call.t_up_start = time.perf_counter()
             try:
@@ -310,7 +340,9 @@ class Proxy:
                 finally:
                     await response.aclose()
         finally:
-            watcher.cancel()
+            timer.cancel()
+            for watcher in watchers:
+                watcher.cancel()
 
     async def _relay(
         self, response: Any, id_headers: list[tuple[bytes, bytes]], call: _Call, send: Send
@@ -324,11 +356,15 @@ class Proxy:
         headers = client_response_headers(response.headers, id_headers)
         headers.append((b"x-aip-verdict", verdict))
         cap = self.state.settings.max_captured_bytes
+        # With a known length the last chunk ends the response itself (one send fewer).
+        length = header_value(response.headers, b"content-length")
+        remaining = int(length) if length is not None and length.isdigit() else -1
         task = asyncio.current_task()
         try:
             await _to_client(
                 send, {"type": "http.response.start", "status": response.status, "headers": headers}
             )
+            more = True
             async for chunk in response.iter_raw():
                 if call.t_first_chunk is None:
                     call.t_first_chunk = time.perf_counter()
@@ -337,13 +373,19 @@ class Proxy:
                     call.captured.extend(chunk[:room])
                 if len(chunk) > room:
                     call.truncated = True
+                if remaining > 0:
+                    remaining -= len(chunk)
+                    more = remaining > 0
                 await _to_client(
-                    send, {"type": "http.response.body", "body": chunk, "more_body": True}
+                    send, {"type": "http.response.body", "body": chunk, "more_body": more}
                 )
                 if call.first_sent is None:
                     call.first_sent = time.perf_counter()
             call.t_up_end = time.perf_counter()
-            await _to_client(send, {"type": "http.response.body", "body": b"", "more_body": False})
+            if more:
+                await _to_client(
+                    send, {"type": "http.response.body", "body": b"", "more_body": False}
+                )
         except asyncio.CancelledError:
             if not call.client_gone:
                 raise  # shutdown, not a disconnect: propagate after the finally blocks
@@ -417,11 +459,7 @@ class Proxy:
             overhead = total_s - upstream_s
         status = 499 if call.client_gone else call.status
         provider = call.provider
-        metrics.REQUESTS.labels(provider, str(status)).inc()
-        metrics.REQUEST_DURATION.labels(provider).observe(total_s)
-        metrics.OVERHEAD.labels(provider, "true" if call.streamed else "false").observe(
-            max(0.0, overhead)
-        )
+        _record_metrics(provider, status, call.streamed, total_s, max(0.0, overhead))
         if 200 <= status < 300:
             self._provision(call)
         elif status in _REJECTED_KEY_STATUSES and call.ident.agent_id not in self.state.seen_agents:
