@@ -29,6 +29,7 @@ lint: install ## ruff, ruff format --check, mypy --strict, import rules
 	$(RUN) ruff format --check .
 	$(RUN) mypy $(addprefix -p ,$(PACKAGES))
 	$(RUN) lint-imports
+	$(RUN) hadolint deploy/Containerfile
 
 fmt: install ## Format and autofix
 	$(RUN) ruff format .
@@ -43,6 +44,10 @@ test: install services ## Unit, integration and end-to-end tests (real Redis/Pos
 test-chaos: install services ## Fault-injection tests (kills, cuts, restarts)
 	$(RUN) pytest -m chaos -p no:cacheprovider
 
+.PHONY: test-charts
+test-charts: install ## Helm chart: strict lint, render every ci/ scenario, k8s 1.27-1.31 schemas (also in `make test`)
+	$(RUN) pytest -p no:cacheprovider tests/charts
+
 db: services ## Create the development database if it does not exist
 	@psql "$(dir $(DATABASE_URL))postgres" -tAc "SELECT 1 FROM pg_database WHERE datname='$(notdir $(DATABASE_URL))'" | grep -q 1 \
 		|| psql "$(dir $(DATABASE_URL))postgres" -qc 'CREATE DATABASE "$(notdir $(DATABASE_URL))"'
@@ -50,11 +55,32 @@ db: services ## Create the development database if it does not exist
 migrate: install db ## Apply SQL migrations to DATABASE_URL
 	$(RUN) smoltbot migrate
 
-run: migrate ## Run every service (FAKE=1 adds the fake LLM providers)
-	$(RUN) smoltbot up $(if $(filter 1,$(FAKE)),--fake-upstream,)
+# Bodies on the bus are encrypted by default: without SMOLTBOT_EVENT_KEY, `make run` makes a key
+# once in $(EVENT_KEY_FILE) (ignored by git) and hands it to every service.
+EVENT_KEY_FILE := .smoltbot/event.key
+
+run: migrate $(if $(SMOLTBOT_EVENT_KEY),,$(EVENT_KEY_FILE)) ## Run every service (FAKE=1 adds the fake LLM providers)
+	SMOLTBOT_EVENT_KEY="$${SMOLTBOT_EVENT_KEY:-$$(cat $(EVENT_KEY_FILE))}" \
+		$(RUN) smoltbot up $(if $(filter 1,$(FAKE)),--fake-upstream,)
+
+$(EVENT_KEY_FILE):
+	@mkdir -p $(@D) && printf '*\n' > $(@D)/.gitignore
+	@umask 077 && $(RUN) python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())' > $@.new
+	@mv $@.new $@ && echo "event key: made $@ (bodies on the bus are encrypted with it)"
 
 smoke: install ## make run FAKE=1 in the background, one SDK call traced end to end, clean stop
 	$(RUN) python deploy/dev/smoke.py
+
+.PHONY: images test-deploy env-example
+
+images: install ## Build the debootstrap base (cached) and every image with podman
+	$(RUN) python deploy/images/build.py $(IMAGES_ARGS)
+
+test-deploy: images services ## The images under compose (podman): migrate, one SDK call traced, teardown
+	SMOLTBOT_TEST_DEPLOY=1 $(RUN) pytest -p no:cacheprovider tests/deploy/test_containers.py
+
+env-example: install ## Regenerate .env.example from the settings classes
+	$(RUN) python deploy/env_example.py
 
 bench-gateway: install services ## Gateway vs nginx direct, LiteLLM, Portkey (BENCH_ARGS="--help")
 	$(RUN) python deploy/bench/gateway_overhead.py $(BENCH_ARGS)

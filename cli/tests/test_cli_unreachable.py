@@ -36,8 +36,15 @@ def assert_one_line(result: subprocess.CompletedProcess[str], *words: str) -> st
 
 @pytest.mark.parametrize(
     "args",
-    [("dlq", "list"), ("replay", "rewind", "exchanges", "observer", "--to", "0")],
-    ids=["dlq-list", "replay-rewind"],
+    [
+        ("dlq", "list"),
+        ("replay", "rewind", "exchanges", "observer", "--to", "0"),
+        ("streams",),
+        ("trim", "--dry-run"),
+        ("replay", "verdicts", "--group", "persister", "--from", "0"),
+        ("dlq", "purge", "verdicts", "--all", "--yes"),
+    ],
+    ids=["dlq-list", "replay-rewind", "streams", "trim", "replay", "dlq-purge"],
 )
 def test_redis_down_is_one_line_naming_it(args: tuple[str, ...]) -> None:
     port = free_port()

@@ -13,8 +13,10 @@ import redis.exceptions
 from smoltbot_config import DEFAULT_REDIS_URL
 from smoltbot_logging import configure
 
-from smoltbot_cli.bus_tools import dlq_group, replay_group
+from smoltbot_cli.dlq import dlq_group
 from smoltbot_cli.migrate import migrate_command
+from smoltbot_cli.replay import replay_group
+from smoltbot_cli.streams import streams_command, trim_command
 from smoltbot_cli.supervisor import SERVICES, build_children, default_environ, run_supervisor
 
 _EXIT_FAILED = 1
@@ -36,6 +38,8 @@ def redact_url(url: str) -> str:
 def _why(exc: BaseException) -> str:
     """The operating system's reason ("Connection refused") when known, else the error's gist."""
     cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause.errno:  # asyncio words it "Connect call failed"
+        return os.strerror(cause.errno)
     if isinstance(cause, OSError) and cause.strerror:
         return cause.strerror
     first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -116,6 +120,8 @@ def up_command(fake_upstream: bool, fake_upstream_port: int, only: tuple[str, ..
 
 
 cli.add_command(migrate_command, "migrate")
+cli.add_command(streams_command, "streams")
+cli.add_command(trim_command, "trim")
 cli.add_command(dlq_group, "dlq")
 cli.add_command(replay_group, "replay")
 

@@ -15,19 +15,14 @@ import logging
 import time
 
 from redis.exceptions import RedisError
-from smoltbot_contracts.streams import BODY_STREAMS
 from smoltbot_resilience import sleep_or_stop
 
 from smoltbot_bus._dlq import expire_dead_letters
 from smoltbot_bus._entries import Member
 from smoltbot_bus._heartbeat import Heartbeat
-from smoltbot_bus._streams import bus_memory, export_lag, remove_idle_consumers, trim_stream
+from smoltbot_bus._streams import Retention, export_lag, remove_idle_consumers, trim_stream
 
 log = logging.getLogger(__name__)
-
-_PRESSURE = 0.8
-"""Past this share of the byte budget acked entries go even inside the replay window, so
-producers can stop spooling once consumers have caught up."""
 
 
 class Housekeeper:
@@ -67,14 +62,15 @@ class Housekeeper:
     async def clean_up(self) -> None:
         """Trim the consumed streams and their dead letters; drop long-idle consumers."""
         m, cfg = self._member, self._member.config
-        pressure = (
-            cfg.max_bytes is not None
-            and await bus_memory(m.redis, m.prefix) > _PRESSURE * cfg.max_bytes
-        )
+        retention = Retention(cfg.retention_s, cfg.body_retention_s, cfg.max_bytes)
+        pressure = await retention.under_pressure(m.redis, m.prefix)
         for stream in cfg.streams:
-            retention_s = cfg.body_retention_s if stream in BODY_STREAMS else cfg.retention_s
             await trim_stream(
-                m.redis, m.prefix, stream, retention_ms=retention_s * 1000, under_pressure=pressure
+                m.redis,
+                m.prefix,
+                stream,
+                retention_ms=retention.retention_ms(stream),
+                under_pressure=pressure,
             )
             await expire_dead_letters(m.redis, m.prefix, stream, cfg.dlq_retention_s)
             await remove_idle_consumers(
