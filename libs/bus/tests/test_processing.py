@@ -7,7 +7,16 @@ from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 from prometheus_client import REGISTRY
-from smoltbot_bus import Delivery, EventCipher, InvalidEvent, Output, Retryable
+from smoltbot_bus import (
+    Consumer,
+    ConsumerConfig,
+    Delivery,
+    EventCipher,
+    InvalidEvent,
+    Output,
+    Retryable,
+    redis_client,
+)
 from smoltbot_bus._entries import Entry
 from smoltbot_bus._policy import FailurePolicy
 from smoltbot_bus._processing import Processor
@@ -171,3 +180,19 @@ def test_every_outcome_counted_is_named_in_the_metric_help() -> None:
     (family,) = [m for m in REGISTRY.collect() if m.name == "smoltbot_bus_entries"]
     for outcome in ["acked", "dead_lettered", "retry_pending", "dependency_wait", "lost"]:
         assert outcome in family.documentation
+
+
+def test_a_consumer_exports_every_outcome_at_zero_from_the_start() -> None:
+    """An alert on the first dead letter needs the series to exist before it."""
+
+    async def handler(batch: Sequence[Delivery]) -> Sequence[Output]:
+        return []
+
+    stream = "control"
+    config = ConsumerConfig(group="zeroes", streams=[stream])
+    Consumer(redis_client("redis://127.0.0.1:1/0"), "z:", config, handler, consumer_name="c")
+    for outcome in ["acked", "dead_lettered", "retry_pending", "dependency_wait", "lost"]:
+        value = REGISTRY.get_sample_value(
+            "smoltbot_bus_entries_total", {"stream": stream, "outcome": outcome}
+        )
+        assert value is not None, outcome

@@ -31,6 +31,7 @@ from smoltbot_bus._dlq import DeadLetters
 from smoltbot_bus._entries import Member
 from smoltbot_bus._heartbeat import Heartbeat
 from smoltbot_bus._housekeeping import Housekeeper
+from smoltbot_bus._metrics import zero_entry_counters
 from smoltbot_bus._policy import FailurePolicy
 from smoltbot_bus._processing import Processor
 from smoltbot_bus._reader import Reader
@@ -75,6 +76,7 @@ class Consumer:
         )
         if health is not None:
             health.register_loop(self._loop_name, config.stuck_after_s)
+        zero_entry_counters(config.streams)
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, ack it and return."""

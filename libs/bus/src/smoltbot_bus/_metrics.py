@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from smoltbot_metrics import FAST_BUCKETS, Counter, Gauge, Histogram
 
 ENTRIES = Counter(
@@ -12,6 +14,17 @@ ENTRIES = Counter(
     "handled).",
     ["stream", "outcome"],
 )
+ENTRY_OUTCOMES = ("acked", "dead_lettered", "retry_pending", "dependency_wait", "lost")
+
+
+def zero_entry_counters(streams: Iterable[str]) -> None:
+    """Export every (stream, outcome) series at 0 from the start: an alert on the first dead
+    letter needs a series that existed before it (``increase()`` cannot see a series' birth)."""
+    for stream in streams:
+        for outcome in ENTRY_OUTCOMES:
+            ENTRIES.labels(stream, outcome)
+
+
 BATCH_SECONDS = Histogram(
     "smoltbot_bus_batch_seconds",
     "Time from handing a batch to the handler until its outputs were published and acked.",
