@@ -197,6 +197,26 @@ async def test_drain_failure_marks_redis_down_and_keeps_the_segment(tmp_path: Pa
     spool.close()
 
 
+async def test_a_stop_mid_segment_keeps_only_the_unsent_rest(tmp_path: Path) -> None:
+    """A clean shutdown between chunks must neither lose the rest nor re-send what Redis took."""
+    spool = Spool(tmp_path, "gw")
+    spool.open()
+    await spool.append(records(10))
+    sent: list[Record] = []
+
+    async def send(batch: list[Record]) -> None:
+        sent.extend(batch)
+
+    stopped = lambda: len(sent) >= 4  # noqa: E731 - the stop request arrives after two chunks
+    assert await spool.drain(send, batch_size=2, stop=stopped) == 4
+    assert sent == records(10)[:4]
+    assert spool.has_data()
+    assert await spool.drain(send, batch_size=2) == 6
+    assert sent == records(10)  # every record once, in order
+    assert not spool.has_data()
+    spool.close()
+
+
 # ---------------------------------------------------------------- spool directory
 
 

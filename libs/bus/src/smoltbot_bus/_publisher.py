@@ -146,7 +146,9 @@ class Publisher:
         if self._tasks:
             # The flush loop finishes the batch in hand and stops: cancelled mid-send, a batch
             # Redis already took would still be buffered and be sent a second time below.
-            await asyncio.wait(self._tasks[:1], timeout=timeout_s)
+            # The drain likewise stops between chunks, rewriting its segment to the unsent rest.
+            finishing = self._tasks[:2] if self._drain else self._tasks[:1]
+            await asyncio.wait(finishing, timeout=timeout_s)
         for task in self._tasks:
             task.cancel()
             try:

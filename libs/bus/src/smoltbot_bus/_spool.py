@@ -4,7 +4,8 @@ Records are ``[u32 length][u32 crc32][msgpack [stream, [[field, value], ...]]]``
 (which files are this process's: :class:`~smoltbot_bus._segments.SegmentDir`). Writes happen off
 the event loop, one write + one fsync per call (the publisher hands over whole batches, so fsyncs
 are grouped). Draining seals the open segment, re-publishes sealed segments oldest first and
-deletes each once fully sent; a crash mid-drain re-sends that segment, which is safe because
+deletes each once fully sent (a clean stop mid-segment rewrites it to the unsent rest); a crash
+mid-drain re-sends that segment, which is safe because
 every sink is idempotent. A torn tail (crash while writing) is skipped and counted.
 """
 
@@ -111,11 +112,13 @@ class Spool:
         *,
         batch_size: int = 200,
         max_per_s: float = 5000.0,
+        stop: Callable[[], bool] = lambda: False,
     ) -> int:
         """Re-publish sealed segments oldest first at a bounded rate; returns records sent.
 
         ``publish`` raising stops the drain; the segment stays and is re-sent from its start
-        next time.
+        next time. ``stop()`` turning true (shutdown) stops between chunks and rewrites the
+        segment to what is still unsent, so a clean stop re-sends nothing.
         """
         sent = 0
         async with self._io_lock:
@@ -123,15 +126,36 @@ class Spool:
         for path in segments:
             records = await asyncio.to_thread(self._load_segment, path)
             for i in range(0, len(records), batch_size):
+                if sent:  # the rate bound sits before a chunk, so a stop never waits on it
+                    await asyncio.sleep(batch_size / max_per_s)
+                if stop():
+                    if i:
+                        async with self._io_lock:
+                            await asyncio.to_thread(self._rewrite, path, records[i:])
+                        self._update_gauge()
+                    return sent
                 chunk = records[i : i + batch_size]
                 await publish(chunk)
                 sent += len(chunk)
-                await asyncio.sleep(len(chunk) / max_per_s)
             async with self._io_lock:
                 path.unlink(missing_ok=True)
             self._update_gauge()
             log.info("spool segment re-published", extra={"segment": path.name, "n": len(records)})
         return sent
+
+    def _rewrite(self, path: Path, records: list[Record]) -> None:
+        """Replace a segment by ``records`` atomically (temp file, fsync, rename)."""
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        try:
+            data = memoryview(b"".join(encode_record(r) for r in records))
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+        self._dir.fsync()
 
     def _append_sync(self, records: list[Record]) -> int:
         if not self._dir.is_open:

@@ -4,6 +4,7 @@ out beside live traffic at a bounded rate, oldest segment first."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -37,11 +38,15 @@ class SpoolDrain:
 
     async def run(self, closing: asyncio.Event) -> None:
         while not closing.is_set():
-            await asyncio.sleep(self._interval_s)
+            with contextlib.suppress(TimeoutError):  # a shutdown wakes the loop at once
+                await asyncio.wait_for(closing.wait(), self._interval_s)
+                return
             if not self._available() or not self._spool.has_data():
                 continue
             try:
-                sent = await self._spool.drain(self._send_while_available, max_per_s=self._per_s)
+                sent = await self._spool.drain(
+                    self._send_while_available, max_per_s=self._per_s, stop=closing.is_set
+                )
                 if sent:
                     log.info("spool drained", extra={"events": sent})
             except (RedisError, OSError, TimeoutError) as exc:
