@@ -163,14 +163,15 @@ def run_wrk(
     others += [redis_pid] if redis_pid else []
     busy0, own0, t0 = busy_cpu_seconds(), own_cpu_seconds(), time.monotonic()
     others0 = sum(tree_cpu_seconds(pid) for pid in others)
-    cpu0 = tree_cpu_seconds(target.pid)
+    mine = [target.pid, *target.helper_pids]  # e.g. the observer and verifier of enforce mode
+    cpu0 = sum(tree_cpu_seconds(pid) for pid in mine)
     redis0 = tree_cpu_seconds(redis_pid) if redis_pid else 0.0
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=duration_s + 60)
     # Calls still queued in the target when wrk stopped would otherwise spill into the next run:
     # wait until nginx sees no more of them, then for work done after the last byte (publishing).
     reads = wait_idle(upstream)
     time.sleep(settle_s)
-    cpu_s = tree_cpu_seconds(target.pid) - cpu0
+    cpu_s = sum(tree_cpu_seconds(pid) for pid in mine) - cpu0
     redis_s = (tree_cpu_seconds(redis_pid) - redis0) if redis_pid else None
     ours = cpu_s + sum(tree_cpu_seconds(pid) for pid in others) - others0
     ours += own_cpu_seconds() - own0

@@ -51,14 +51,25 @@ class UnavailableError(Exception):
     """The target cannot run here; the message says why (shown in the report)."""
 
 
-def message_json() -> bytes:
-    """A non-streamed Anthropic Messages answer (~600 bytes)."""
+# The enforce-mode round trip's upstream also thinks, so the verifier really analyses (the rules
+# analyzer skips thinking under 25 estimated tokens) and finds nothing: verdict clear.
+THINKING = (
+    "The user wants a brief answer for a benchmark. I will read the question, check what is "
+    "asked, and reply in one short paragraph with no claims I cannot support."
+)
+
+
+def message_json(thinking: str | None = None) -> bytes:
+    """A non-streamed Anthropic Messages answer (~600 bytes; a thinking block first if given)."""
+    content: list[dict[str, str]] = [{"type": "text", "text": _TEXT}]
+    if thinking is not None:
+        content.insert(0, {"type": "thinking", "thinking": thinking, "signature": "benchsig"})
     body = {
         "id": MESSAGE_ID,
         "type": "message",
         "role": "assistant",
         "model": MODEL,
-        "content": [{"type": "text", "text": _TEXT}],
+        "content": content,
         "stop_reason": "end_turn",
         "stop_sequence": None,
         "usage": {
@@ -200,6 +211,7 @@ class Target:
     mode: str  # how it is configured, for the report
     headers: dict[str, str] = field(default_factory=dict)  # added to CLIENT_HEADERS
     stream_headers: dict[str, str] | None = None  # for the streamed case, if not ``headers``
+    helper_pids: list[int] = field(default_factory=list)  # more processes its CPU counts
 
     def request_headers(self, *, stream: bool) -> dict[str, str]:
         extra = self.stream_headers if stream and self.stream_headers is not None else self.headers
@@ -330,6 +342,11 @@ http {{
             sub_filter 'message_stop' 'message_stop';
             return 200 '{_nginx_string(sse_body())}';
         }}
+        # the same answer with a thinking block (the enforce-mode round trip analyses it)
+        location ~ ^/think(/anthropic)?/v1/messages$ {{
+            default_type application/json;
+            return 200 '{_nginx_string(message_json(THINKING))}';
+        }}
         location ~ ^(/anthropic)?/v1/messages$ {{
             if ($arg_stream) {{ rewrite ^(.*)$ /sse$1 last; }}
             default_type application/json;
@@ -427,6 +444,104 @@ def smoltbot_target(upstream: Upstream, tmp: Path, redis_url: str) -> Iterator[T
                 ),
             )
             check_target(target)
+            yield target
+    finally:
+        delete_prefix_sync(prefix, redis_url)
+
+
+@contextmanager
+def smoltbot_enforce_target(upstream: Upstream, tmp: Path, redis_url: str) -> Iterator[Target]:
+    """The enforce-mode round trip: ``python -m smoltbot_gateway`` with the bench key's agent in
+    ``enforce`` mode, plus one observer and one verifier process (``rules`` analyzer) under the
+    same unique prefix. Every call waits for its verdict: gateway -> ``exchanges:priority`` ->
+    observer -> ``traces:priority`` -> verifier -> ``replies:<instance>`` -> gateway. The
+    upstream answers with a thinking block the verifier analyses (verdict clear)."""
+    try:
+        _check_redis(redis_url)
+    except Exception as exc:  # any failure means: no usable Redis here
+        raise UnavailableError(f"Redis at {redis_url} not reachable: {exc}") from exc
+    import msgspec  # noqa: PLC0415
+    import redis  # noqa: PLC0415
+    from smoltbot_contracts import AgentConfig  # noqa: PLC0415
+    from smoltbot_contracts.ids import agent_hash, agent_id  # noqa: PLC0415
+    from smoltbot_contracts.streams import cfg_key  # noqa: PLC0415
+
+    prefix = unique_prefix().replace("test-", "bench-")
+    ports = {name: free_port() for name in ("gateway", "observer", "verifier")}
+    common = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "SMOLTBOT_STREAM_PREFIX": prefix,
+        "LOG_LEVEL": "warning",
+    }
+    envs = {
+        "observer": {
+            **common,
+            "SMOLTBOT_OBSERVER_PORT": str(ports["observer"]),
+            "SMOLTBOT_OBSERVER_HOST": "127.0.0.1",
+            "SMOLTBOT_CONSUMER_NAME": "bench-observer",
+        },
+        "verifier": {
+            **common,
+            "SMOLTBOT_VERIFIER_PORT": str(ports["verifier"]),
+            "SMOLTBOT_VERIFIER_HOST": "127.0.0.1",
+            "SMOLTBOT_CONSUMER_NAME": "bench-verifier",
+            "SMOLTBOT_ANALYZER_BACKEND": "rules",
+        },
+        "gateway": {
+            **common,
+            "SMOLTBOT_GATEWAY_PORT": str(ports["gateway"]),
+            "SMOLTBOT_GATEWAY_HOST": "127.0.0.1",
+            "SMOLTBOT_UPSTREAM_ANTHROPIC_URL": f"{upstream.base}/think",
+            "SMOLTBOT_SPOOL_DIR": str(tmp / "smoltbot-enforce-spool"),
+        },
+    }
+    store = redis.Redis.from_url(redis_url)
+    try:
+        agent = agent_id(agent_hash(CLIENT_HEADERS["x-api-key"]))
+        config = AgentConfig(enforcement_mode="enforce")
+        store.hset(cfg_key(prefix, agent), "b", msgspec.msgpack.encode(config))
+    finally:
+        store.close()
+    try:
+        with contextlib.ExitStack() as stack:
+            procs = {
+                name: stack.enter_context(
+                    _process(
+                        [sys.executable, "-m", f"smoltbot_{name}"],
+                        envs[name],
+                        tmp / f"smoltbot-enforce-{name}.log",
+                    )
+                )
+                for name in ("observer", "verifier", "gateway")
+            }
+            for name, proc in procs.items():
+                url = f"http://127.0.0.1:{ports[name]}/health/ready"
+                wait_ready(url, proc, tmp / f"smoltbot-enforce-{name}.log", 60)
+            base = f"http://127.0.0.1:{ports['gateway']}"
+            target = Target(
+                name="enforce",
+                label="smoltbot, enforce mode",
+                url=f"{base}/anthropic/v1/messages",
+                stream_url=f"{base}/anthropic/v1/messages?stream=1",
+                pid=procs["gateway"].pid,
+                helper_pids=[procs["observer"].pid, procs["verifier"].pid],
+                version="smoltbot gateway + observer + verifier",
+                mode=(
+                    "one gateway, one observer, one verifier process (`rules` analyzer), the "
+                    "agent in `enforce` mode: each call waits for its verdict on the reply "
+                    "stream (the upstream's answer carries a thinking block; verdict clear)"
+                ),
+            )
+            status, headers, body = _http(
+                target.url, json.dumps(REQUEST).encode(), target.request_headers(stream=False)
+            )
+            verdict = headers.get("x-aip-verdict")
+            if status != 200 or MESSAGE_ID.encode() not in body or verdict != "clear":
+                raise UnavailableError(
+                    f"enforce check failed: status {status}, X-AIP-Verdict {verdict}, "
+                    f"body {body[:200]!r}"
+                )
             yield target
     finally:
         delete_prefix_sync(prefix, redis_url)

@@ -6,7 +6,11 @@ smoltbot gateway with tracing on, LiteLLM's proxy and Portkey's gateway. Each ta
 same wrk load (the same Anthropic request, POSTed at each concurrency after a warm-up) and the
 same sequential streaming client. Reported per target and concurrency: req/s, p50/p99 latency,
 added p50 over nginx direct, CPU-ms per request of the target's process tree (from /proc), errors,
-and for the stream the time to first byte and its overhead. Not a test: numbers depend on the
+and for the stream the time to first byte and its overhead. Then the enforce-mode round trip
+(gateway -> observer -> verifier with the ``rules`` analyzer -> reply, every call waiting for
+its verdict) at its own concurrency levels; ``--enforce-only`` runs just that part (and nginx
+direct as its baseline) and, with ``--markdown``, rewrites only its section of the report.
+Not a test: numbers depend on the
 machine and on what else runs on it, so they are printed with the machine's description, never
 asserted. What the competitors need is installed on first use, outside the repo's lock files,
 into ~/.cache/smoltbot-bench (see bench_install.py).
@@ -46,6 +50,7 @@ from bench_targets import (
     litellm_target,
     nginx_upstream,
     portkey_target,
+    smoltbot_enforce_target,
     smoltbot_target,
 )
 from smoltbot_testing.keys import REDIS_URL
@@ -58,7 +63,11 @@ LABELS = {
     "smoltbot": "smoltbot",
     "litellm": "LiteLLM",
     "portkey": "Portkey",
+    "enforce": "smoltbot, enforce mode",
 }
+ENFORCE_START = "<!-- enforce-mode round trip: generated, see --enforce-only -->"
+ENFORCE_END = "<!-- end of the enforce-mode round trip -->"
+ENFORCE_P99_TARGET_MS = 10.0  # at concurrency 16
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,6 +176,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "keeping the least disturbed attempt (default: 3)",
     )
     parser.add_argument(
+        "--enforce-concurrency",
+        type=_concurrency,
+        default=[1, 16],
+        metavar="N[,N...]",
+        help="wrk connection counts of the enforce-mode round trip (default: 1,16)",
+    )
+    enforce = parser.add_mutually_exclusive_group()
+    enforce.add_argument(
+        "--enforce-only",
+        action="store_true",
+        help="run only the enforce-mode round trip (and nginx direct at its concurrency levels, "
+        "its baseline); with --markdown only that section of the report is rewritten",
+    )
+    enforce.add_argument(
+        "--no-enforce", action="store_true", help="skip the enforce-mode round trip"
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         metavar="PATH",
@@ -220,6 +246,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.only = list(dict.fromkeys(args.only or COMPETITORS))
+    if args.enforce_only:
+        args.only, args.concurrency, args.stream_requests = [], args.enforce_concurrency, 0
     if args.duration <= 0:
         parser.error("--duration must be > 0")
     return args
@@ -319,6 +347,7 @@ def machine_info(args: argparse.Namespace, tools: dict[str, Tool]) -> dict[str, 
             "stream_warmup": args.stream_warmup,
             "max_quiet_wait_s": args.max_quiet_wait,
             "retries_when_busy": args.retries_when_busy,
+            "enforce_concurrency": None if args.no_enforce else args.enforce_concurrency,
         },
     }
 
@@ -444,8 +473,75 @@ def measure(
             log(f"{run.label}: streamed case failed: {run.stream_error}")
 
 
-def run_all(args: argparse.Namespace, tools: dict[str, Tool], tmp: Path) -> list[TargetRun]:
+def _verdict_waits(metrics_url: str) -> dict[str, Any]:
+    """The gateway's verdict waits by outcome, and its wait histogram (cumulative buckets)."""
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=5) as resp:  # noqa: S310 (loopback)
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    outcomes: dict[str, float] = {}
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("smoltbot_gateway_verdict_waits_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            outcomes[outcome] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("smoltbot_gateway_verdict_wait_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            bound = math.inf if le == "+Inf" else float(le)
+            buckets[bound] = buckets.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return {"outcomes": outcomes, "buckets": sorted(buckets.items())}
+
+
+def _bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """The upper bound (ms) of the bucket holding quantile ``q`` of a cumulative histogram."""
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return None
+    bound = next((le for le, count in buckets if count >= q * total), math.inf)
+    return bound * 1000
+
+
+def measure_enforce(
+    upstream: Upstream, args: argparse.Namespace, tools: dict[str, Tool], tmp: Path
+) -> TargetRun:
+    """The enforce-mode round trip at ``--enforce-concurrency`` (no streamed case: streams never
+    wait), with the gateway's own count of how each wait ended."""
+    run = TargetRun("enforce", LABELS["enforce"])
+    log(f"{run.label}: starting")
+    enforce_args = argparse.Namespace(
+        **{**vars(args), "concurrency": args.enforce_concurrency, "stream_requests": 0}
+    )
+    try:
+        with smoltbot_enforce_target(upstream, tmp, args.redis_url) as target:
+            metrics_url = target.url.split("/anthropic/", 1)[0] + "/metrics"
+            before = _verdict_waits(metrics_url).get("outcomes", {})
+            measure(
+                run, target=target, args=enforce_args, wrk=tools["wrk"], upstream=upstream, tmp=tmp
+            )
+            after = _verdict_waits(metrics_url)
+            run.extra["verdict_waits"] = {
+                k: int(v - before.get(k, 0.0)) for k, v in after.get("outcomes", {}).items()
+            }
+            buckets = after.get("buckets", [])
+            run.extra["gateway_wait_p50_ms"] = _bucket_quantile(buckets, 0.5)
+            run.extra["gateway_wait_p99_ms"] = _bucket_quantile(buckets, 0.99)
+            log(f"{run.label}: verdict waits {run.extra['verdict_waits']}")
+    except UnavailableError as exc:
+        run.status = f"not available: {exc}"
+        log(f"{run.label}: {run.status}")
+    except Exception as exc:  # noqa: BLE001
+        run.status = f"failed: {type(exc).__name__}: {exc}"
+        log(f"{run.label}: {run.status}\n{traceback.format_exc()}")
+    return run
+
+
+def run_all(
+    args: argparse.Namespace, tools: dict[str, Tool], tmp: Path
+) -> tuple[list[TargetRun], TargetRun | None]:
+    """Every target's run (nginx direct first), and the enforce-mode round trip's."""
     runs: list[TargetRun] = []
+    enforce: TargetRun | None = None
     with nginx_upstream(tools["nginx"], tmp) as upstream:
         log(f"nginx upstream at {upstream.base} (pid {upstream.pid})")
         factories: dict[str, Callable[[], AbstractContextManager[Target]]] = {
@@ -478,7 +574,9 @@ def run_all(args: argparse.Namespace, tools: dict[str, Tool], tmp: Path) -> list
                 run.status = f"failed: {type(exc).__name__}: {exc}"
                 log(f"{run.label}: {run.status}\n{traceback.format_exc()}")
             time.sleep(1)  # let the machine settle between targets
-    return runs
+        if not args.no_enforce:
+            enforce = measure_enforce(upstream, args, tools, tmp)
+    return runs, enforce
 
 
 # ---------------------------------------------------------------------------------------------
@@ -648,6 +746,116 @@ def ratio_table(runs: list[TargetRun], args: argparse.Namespace) -> Table | None
     return "smoltbot compared with the others (same run; > 1x favours smoltbot)", header, rows
 
 
+def enforce_table(direct: TargetRun, enforce: TargetRun) -> Table:
+    """The enforce-mode round trip per concurrency level, against nginx direct."""
+    header = [
+        "conc",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "added p50 ms",
+        "added p99 ms",
+        "CPU-ms/req",
+        "errors",
+        "other CPU",
+    ]
+    rows: list[list[str]] = []
+    if not enforce.wrk:
+        rows.append(["-", _short(enforce.status), *[""] * 7])
+    for r in enforce.wrk:
+        base = direct.at(r.concurrency)
+        rows.append(
+            [
+                str(r.concurrency),
+                f"{r.rps:,.0f}",
+                _f(r.p50_ms),
+                _f(r.p99_ms),
+                "n/a" if base is None else _f(r.p50_ms - base.p50_ms, sign=True),
+                "n/a" if base is None else _f(r.p99_ms - base.p99_ms, sign=True),
+                _f(r.cpu_ms_per_req, 3),
+                _errors(r),
+                f"{r.other_load_cores:.2f}",
+            ]
+        )
+    title = (
+        "Enforce mode: wrk against the gateway, each call waiting for its verdict "
+        "(gateway -> observer -> verifier, rules -> reply); CPU = gateway + observer + verifier"
+    )
+    return title, header, rows
+
+
+def enforce_markdown(
+    info: dict[str, Any], enforce: TargetRun, table: Table, json_path: Path
+) -> str:
+    """The report's enforce-mode section, between markers so ``--enforce-only`` can replace it."""
+    at16 = enforce.at(16)
+    if at16 is None:
+        verdict = "not measured at concurrency 16"
+    else:
+        met = "met" if at16.p99_ms <= ENFORCE_P99_TARGET_MS else "**not met**"
+        verdict = (
+            f"p99 {at16.p99_ms:.2f} ms at concurrency 16 against a target of "
+            f"{ENFORCE_P99_TARGET_MS:g} ms: {met}"
+        )
+    if at16 is not None and at16.rps > 0:
+        verdict += (
+            f". At 16 calls in flight a call takes about 16 ÷ {at16.rps:,.0f} req/s = "
+            f"{16000 / at16.rps:.1f} ms (Little's law): the rate is bounded by "
+            f"{at16.cpu_ms_per_req:.2f} CPU-ms per call in the three processes (plus Redis, "
+            f"wrk and nginx) on {info['cores']} cores, and a p99 of "
+            f"{ENFORCE_P99_TARGET_MS:g} ms at 16 needs well over "
+            f"{16000 / ENFORCE_P99_TARGET_MS:,.0f} req/s"
+        )
+    waits = enforce.extra.get("verdict_waits") or {}
+    waits_text = ", ".join(f"{n:,} {k}" for k, n in sorted(waits.items())) or "not read"
+    out = [
+        ENFORCE_START,
+        "## Enforce mode: the round trip of a waiting call",
+        "",
+        "A non-streamed call of an agent in `enforce` mode holds its answer until its verdict "
+        "arrives (architecture §3.3): the gateway XADDs the exchange to `exchanges:priority`, "
+        "the observer turns it into a trace on `traces:priority`, the verifier analyses it "
+        "(`rules` backend) and XADDs the verdict to the gateway's `replies:<instance>` stream, "
+        "where the gateway's reply reader resolves the waiting call. Measured with wrk like the "
+        "table above, against the same nginx (whose answer here carries a thinking block, so the "
+        "verifier really analyses it: verdict `clear`), one process per service on this "
+        f"{info['cores']}-core machine, together with wrk, nginx and Redis.",
+        "",
+        f"- **Command:** `{info['command']}`; **date:** {info['date']}; **raw results:** "
+        f"`{_rel(json_path)}`",
+        f"- **Result:** {verdict}.",
+        f"- **How the waits ended** (the gateway's `smoltbot_gateway_verdict_waits_total` over "
+        f"the rows and their warm-up): {waits_text}. The gateway's own wait histogram puts the "
+        f"p50 at ≤ {_f(enforce.extra.get('gateway_wait_p50_ms'))} ms and the p99 at ≤ "
+        f"{_f(enforce.extra.get('gateway_wait_p99_ms'))} ms (bucket bounds).",
+        "",
+        markdown_table(table),
+        "",
+        "Added = the row minus nginx direct at the same concurrency; CPU-ms/req counts the three "
+        "processes (not Redis). Without enforce mode a call does none of this wait (the "
+        "smoltbot rows above).",
+    ]
+    if enforce.status != "ok":
+        out += ["", f"The enforce-mode round trip was not measured: {enforce.status}"]
+    return "\n".join([*out, ENFORCE_END, ""])
+
+
+def splice_enforce(report: Path, section: str) -> None:
+    """Put ``section`` in place of the report's enforce-mode section (before the notes when the
+    report has none yet)."""
+    text = report.read_text() if report.exists() else "# Gateway benchmarks\n\n"
+    if ENFORCE_START in text and ENFORCE_END in text:
+        head, rest = text.split(ENFORCE_START, 1)
+        tail = rest.split(ENFORCE_END, 1)[1].lstrip("\n")
+        text = head + section + "\n" + tail
+    elif "## Notes and limitations" in text:
+        head, tail = text.split("## Notes and limitations", 1)
+        text = head + section + "\n## Notes and limitations" + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    report.write_text(text)
+
+
 def print_tables(tables: list[Table]) -> None:
     try:
         from rich.console import Console  # noqa: PLC0415
@@ -682,7 +890,11 @@ def markdown_table(table: Table) -> str:
 
 
 def markdown(
-    info: dict[str, Any], runs: list[TargetRun], tables: list[Table], json_path: Path
+    info: dict[str, Any],
+    runs: list[TargetRun],
+    tables: list[Table],
+    json_path: Path,
+    enforce_section: str | None = None,
 ) -> str:
     v = info["versions"]
     by_name = {r.name: r for r in runs}
@@ -765,6 +977,8 @@ def markdown(
                 "add to it).",
                 "",
             ]
+    if enforce_section is not None:
+        out += [enforce_section]
     out += ["## Notes and limitations", ""]
     out += [f"- {note}" for note in notes(info, runs)]
     out.append("")
@@ -882,7 +1096,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info(args, tools)
     tmp = Path(tempfile.mkdtemp(prefix="smoltbot-bench-"))
     log(f"logs and generated configs in {tmp}")
-    runs = run_all(args, tools, tmp)
+    runs, enforce = run_all(args, tools, tmp)
     info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
 
     tables = [wrk_table(runs, args)]
@@ -891,9 +1105,10 @@ def main(argv: list[str] | None = None) -> int:
     ratios = ratio_table(runs, args)
     if ratios is not None:
         tables.append(ratios)
+    extra = [] if enforce is None else [enforce_table(runs[0], enforce)]
     print()
-    print_tables(tables)
-    for run in runs:
+    print_tables(tables + extra)
+    for run in [*runs, *([enforce] if enforce else [])]:
         if run.status != "ok":
             print(f"{run.label}: {run.status}")
         elif run.stream_error:
@@ -904,14 +1119,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(
-        json.dumps({"machine": info, "targets": [r.to_json() for r in runs]}, indent=2) + "\n"
+        json.dumps(
+            {
+                "machine": info,
+                "targets": [r.to_json() for r in runs],
+                "enforce": enforce.to_json() if enforce else None,
+            },
+            indent=2,
+        )
+        + "\n"
     )
     print(f"\nraw results: {json_path}")
     if args.markdown is not None:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown(info, runs, tables, json_path))
-        print(f"markdown report: {args.markdown}")
-    return 0 if runs[0].status == "ok" else 1
+        section = None if enforce is None else enforce_markdown(info, enforce, extra[0], json_path)
+        if args.enforce_only:
+            assert section is not None
+            splice_enforce(args.markdown, section)
+            print(f"markdown report: {args.markdown} (enforce-mode section only)")
+        else:
+            args.markdown.write_text(markdown(info, runs, tables, json_path, section))
+            print(f"markdown report: {args.markdown}")
+    ok = runs[0].status == "ok" and (enforce is None or enforce.status == "ok")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -305,6 +305,103 @@ GATEWAY: list[Item] = [
         unit="s",
         width=24,
     ),
+    Row("Gateway: enforce mode (waiting callers)"),
+    Panel(
+        "Verdict waits by outcome",
+        "Calls that held their answer for a verdict (enforce mode, or AIP_INLINE_VERDICT), by "
+        "how the wait ended: verdict, timeout (SMOLTBOT_GATEWAY_AIP_TIMEOUT_MS), error (failed "
+        "analysis), bus_unavailable (Redis down or over budget). Anything but verdict applies "
+        "the failure policy.",
+        [
+            q(
+                f"sum by (outcome) (rate(smoltbot_gateway_verdict_waits_total[{RATE}]))",
+                "{{outcome}}",
+            )
+        ],
+        unit="reqps",
+        stack="normal",
+        colours={"verdict": "green", "timeout": "orange", "error": "red"},
+    ),
+    Panel(
+        "Verdict wait p50 / p90 / p99",
+        "smoltbot_gateway_verdict_wait_seconds: publish plus wait for the verdict (observer, "
+        "verifier, reply), on top of gateway_overhead_seconds.",
+        quantiles("smoltbot_gateway_verdict_wait_seconds", "", ""),
+        unit="s",
+    ),
+    Panel(
+        "Enforcement blocks by reason",
+        "Answers replaced by the 403 integrity_violation: boundary_violation (the verdict) or "
+        "fail_closed (no verdict, failure policy fail_closed).",
+        [
+            q(
+                f"sum by (reason) (rate(smoltbot_gateway_enforcement_blocks_total[{RATE}]))",
+                "{{reason}}",
+            )
+        ],
+        unit="reqps",
+        stack="normal",
+    ),
+    Panel(
+        "Reply stream: calls waiting, replies, reader errors",
+        "Calls waiting right now (smoltbot_gateway_verdicts_waiting), replies read per outcome "
+        "(matched, unknown: nobody waits any more, invalid) and failed reads of the reply stream.",
+        [
+            q("sum(smoltbot_gateway_verdicts_waiting)", "waiting now"),
+            q(
+                f"sum by (outcome) (rate(smoltbot_gateway_verdict_replies_total[{RATE}]))",
+                "replies {{outcome}}/s",
+            ),
+            q(
+                f"sum(rate(smoltbot_gateway_reply_reader_errors_total[{RATE}]))",
+                "reader errors/s",
+            ),
+        ],
+    ),
+    Row("Gateway: waves and licence"),
+    Panel(
+        "Injections by wave and provider",
+        "Request bodies changed before forwarding: thinking (wave 1) or nudge (wave 3).",
+        [
+            q(
+                f"sum by (wave, provider) (rate(smoltbot_gateway_injections_total[{RATE}]))",
+                "{{wave}} {{provider}}",
+            )
+        ],
+        unit="reqps",
+        stack="normal",
+    ),
+    Panel(
+        "Nudges: created, delivered, expired, given back",
+        "Created by the verifier (per mode) against delivered into requests by the gateway; "
+        "expired = pending for over 4 hours; given back = claimed but not carried. Skipped = "
+        "boundary violations that made no nudge (strategy, threshold, duplicate).",
+        [
+            q(
+                f"sum by (mode) (rate(smoltbot_verifier_nudges_created_total[{RATE}]))",
+                "created {{mode}}",
+            ),
+            q(f"sum(rate(smoltbot_gateway_nudges_delivered_total[{RATE}]))", "delivered"),
+            q(f"sum(rate(smoltbot_gateway_nudges_expired_total[{RATE}]))", "expired"),
+            q(
+                f"sum by (reason) (rate(smoltbot_gateway_nudges_released_total[{RATE}]))",
+                "given back {{reason}}",
+            ),
+            q(
+                f"sum by (reason) (rate(smoltbot_verifier_nudges_skipped_total[{RATE}]))",
+                "skipped {{reason}}",
+            ),
+        ],
+        unit="ops",
+    ),
+    Panel(
+        "Licence state",
+        "Gateway processes per licence state: valid, grace (7 days after the last good "
+        "validation), invalid (provider calls get 403 license_error), unlicensed.",
+        [q("sum by (state) (smoltbot_gateway_licence_state)", "{{state}}", instant=True)],
+        kind="stat",
+        width=24,
+    ),
     Row("API"),
     Panel(
         "API requests by route and status",

@@ -54,6 +54,9 @@ from smoltbot_contracts._state import (
     CardRecord,
     ConscienceValue,
     ContainmentStatus,
+    FailurePolicy,
+    Nudge,
+    NudgeStatus,
     NudgeStrategy,
 )
 
@@ -77,7 +80,10 @@ __all__ = [
     "Event",
     "ExchangeMeta",
     "ExchangeV1",
+    "FailurePolicy",
     "JSONObject",
+    "Nudge",
+    "NudgeStatus",
     "NudgeStrategy",
     "Provider",
     "RecommendedAction",

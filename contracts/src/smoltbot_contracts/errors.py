@@ -21,6 +21,8 @@ ErrorType = Literal[
     "authentication_error",
     "permission_error",
     "containment_error",
+    "integrity_violation",
+    "license_error",
     "not_found",
     "method_not_allowed",
     "request_timeout",
@@ -40,6 +42,8 @@ ERROR_STATUS: Final[Mapping[ErrorType, int]] = MappingProxyType(
         "authentication_error": 401,
         "permission_error": 403,
         "containment_error": 403,  # a paused or killed agent (gateway reference §1.3)
+        "integrity_violation": 403,  # enforce mode blocked the answer (gateway reference §2.4)
+        "license_error": 403,  # the gateway's licence is invalid (gateway reference §4.3)
         "not_found": 404,
         "method_not_allowed": 405,
         "request_timeout": 408,  # the request body did not arrive in time
@@ -65,7 +69,10 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     SDKs read their message from it, and google-genai fails on anything but an object)."""
     type: ErrorType
     message: str | None = None  # a longer explanation (the gateway's 404 lists its routes)
-    reason: str | None = None  # why a containment 403 happened: agent_paused / agent_killed
+    reason: str | None = None  # why a 403 happened: agent_paused / agent_killed, or what failed
+    checkpoint: dict[str, object] | None = None
+    """The integrity checkpoint behind an ``integrity_violation`` (gateway reference §2.4):
+    ``checkpoint_id``, ``verdict``, ``concerns``, ``reasoning_summary``, ``recommended_action``."""
 
 
 def error_type_for_status(status: int) -> ErrorType:

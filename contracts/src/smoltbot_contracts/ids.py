@@ -66,6 +66,11 @@ def verdict_event_id(exchange_id: str) -> str:
     return derived_uuid("verdict.v1", exchange_id)
 
 
+def nudge_id(exchange_id: str) -> str:
+    """The nudge a violating exchange may create: one per exchange, whatever the deliveries."""
+    return f"nudge-{derived_uuid('nudge', exchange_id)}"
+
+
 def agent_hash(api_key: str, name: str | None = None) -> str:
     """First 16 hex of SHA-256 of the provider key (named agents: key + NUL + name)."""
     material = api_key if name is None else f"{api_key}\x00{name}"

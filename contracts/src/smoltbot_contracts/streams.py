@@ -42,5 +42,15 @@ def nudges_key(prefix: str, agent: str) -> str:
     return f"{prefix}nudges:{{{agent}}}"
 
 
+def nudges_pending_key(prefix: str, agent: str) -> str:
+    """Sorted set of the agent's pending nudge ids, scored by ``created_ms`` (oldest first)."""
+    return f"{prefix}nudges:{{{agent}}}:pending"
+
+
+def nudge_session_key(prefix: str, agent: str, session: str) -> str:
+    """Set of one session's boundary-violation checkpoint ids (the ``threshold`` strategy)."""
+    return f"{prefix}nudges:{{{agent}}}:session:{session}"
+
+
 def runtime_key(prefix: str, agent: str) -> str:
     return f"{prefix}rt:{{{agent}}}"

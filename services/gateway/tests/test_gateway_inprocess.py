@@ -29,36 +29,13 @@ from smoltbot_gateway.settings import GatewaySettings
 from smoltbot_health import Health
 from smoltbot_testing import FakeUpstream, free_port
 from smoltbot_testing.env import REDIS_URL
+from smoltbot_testing.faults import SilentServer
 
 MESSAGE = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "in process"}]}
 
 
 def settings(**env: str) -> GatewaySettings:
     return load_settings(GatewaySettings, {"REDIS_URL": REDIS_URL, **env})
-
-
-class BlackHole:
-    """A TCP server that accepts and never answers: a Redis that hangs."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def __aenter__(self) -> BlackHole:
-        async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self._writers.append(writer)
-
-        self._server = await asyncio.start_server(hold, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        for writer in self._writers:
-            writer.close()
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
 
 
 @pytest.fixture
@@ -136,7 +113,7 @@ async def test_config_reader_times_out_fast_and_backs_off(prefix: str, async_red
     reader = ConfigReader(async_redis, prefix, timeout_s=0.05, backoff_s=5.0, clock=lambda: now[0])
     assert await reader.get("smolt-k") == killed
 
-    async with BlackHole() as hole:
+    async with SilentServer() as hole:
         hung = Redis(host="127.0.0.1", port=hole.port, socket_connect_timeout=1, socket_timeout=5)
         reader._redis = hung  # same reader, its Redis now hangs
         started = time.perf_counter()

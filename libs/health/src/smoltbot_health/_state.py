@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 
 Check = Callable[[], Awaitable[object]]
+Report = Callable[[], dict[str, Any]]
+_RESERVED = frozenset({"status", "checks"})
 
 
 class ProbeResult(msgspec.Struct, frozen=True):
@@ -22,6 +24,7 @@ class Health:
         self.service = service
         self.check_timeout_s = check_timeout_s
         self._checks: dict[str, Check] = {}
+        self._reports: dict[str, Report] = {}
         self._loops: dict[str, tuple[float, float]] = {}  # name -> (last beat, stuck after s)
         self._started = False
         self._draining = False
@@ -29,6 +32,13 @@ class Health:
     def add_check(self, name: str, check: Check) -> None:
         """Register a readiness dependency; the coroutine raises (or times out) when it is down."""
         self._checks[name] = check
+
+    def add_report(self, name: str, report: Report) -> None:
+        """Show ``report()`` under ``name`` in the readiness body: information only, it never
+        makes the service unready (the gateway's licence state)."""
+        if name in _RESERVED:
+            raise ValueError(f"{name!r} is part of every readiness body")
+        self._reports[name] = report
 
     def register_loop(self, name: str, stuck_after_s: float) -> None:
         self._loops[name] = (time.monotonic(), stuck_after_s)
@@ -81,6 +91,6 @@ class Health:
         results = await asyncio.gather(*(self._run_check(self._checks[n]) for n in names))
         checks = dict(zip(names, results, strict=True))
         ok = all(r["ok"] for r in results)
-        return ProbeResult(
-            200 if ok else 503, {"status": "ok" if ok else "degraded", "checks": checks}
-        )
+        body: dict[str, Any] = {"status": "ok" if ok else "degraded", "checks": checks}
+        body.update({name: report() for name, report in self._reports.items()})
+        return ProbeResult(200 if ok else 503, body)

@@ -185,3 +185,28 @@ def proxied_redis() -> Iterator[tuple[RedisServer, FaultProxy]]:
     """A private Redis behind a fault proxy: connect services to ``redis://127.0.0.1:<proxy>``."""
     with RedisServer() as server, FaultProxy("127.0.0.1", server.port) as proxy:
         yield server, proxy
+
+
+class SilentServer:
+    """A TCP server on loopback that accepts connections and never answers: a dependency that
+    hangs (a Redis, a validate URL). ``async with SilentServer() as s:`` then use ``s.port``."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> SilentServer:
+        async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self._writers.append(writer)
+
+        self._server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for writer in self._writers:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()

@@ -39,7 +39,8 @@ class ErrorReply:
 
     ``status`` overrides the catalogue's only for a framework error whose status the catalogue
     does not list (the client must still see the status the framework chose). ``error_object``
-    replaces the message in ``error`` by a provider-shaped object (the gateway's provider routes).
+    replaces the message in ``error`` by a provider-shaped object (the gateway's provider routes);
+    ``checkpoint`` is the integrity checkpoint an ``integrity_violation`` carries.
     """
 
     __slots__ = ("_headers", "body", "error_type", "status")
@@ -53,6 +54,7 @@ class ErrorReply:
         reason: str | None = None,
         status: int | None = None,
         error_object: dict[str, object] | None = None,
+        checkpoint: dict[str, object] | None = None,
     ) -> None:
         self.error_type: ErrorType = error_type
         self.status = ERROR_STATUS[error_type] if status is None else status
@@ -61,6 +63,7 @@ class ErrorReply:
             type=error_type,
             message=explanation,
             reason=reason,
+            checkpoint=checkpoint,
         )
         self.body = _ENCODER.encode(body)
         self._headers = (_JSON_CONTENT_TYPE, (b"content-length", str(len(self.body)).encode()))

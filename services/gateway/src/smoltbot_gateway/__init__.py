@@ -1,4 +1,5 @@
-"""smoltbot gateway: proxies agent LLM calls unchanged and emits ``exchange.v1`` / ``agent.v1``.
+"""smoltbot gateway: proxies agent LLM calls (plus thinking and nudge injection, ``injection.py``)
+and emits ``exchange.v1`` / ``agent.v1``.
 
 Entry point: ``python -m smoltbot_gateway`` (granian, one worker). App factory:
 :func:`smoltbot_gateway.app.create_app`.

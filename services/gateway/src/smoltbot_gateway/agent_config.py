@@ -6,6 +6,11 @@ refreshes it; one older than ``ttl_s + grace_s`` is read before the call proceed
 or kill reaches every call within ``ttl_s + grace_s`` (1 s by default). On a miss the defaults
 apply (observe); on an error or timeout the last config seen for that agent is used, and a
 circuit breaker leaves Redis alone for a back-off period so a dead Redis costs nothing per call.
+
+Agents in ``nudge`` or ``enforce`` mode (and agents not seen yet) skip the cache on calls that can
+carry nudges (:meth:`ConfigReader.get_for_call`): their config is read through the nudge claim
+script, which returns it together with the nudges it claimed for the call, in the same round
+trip and under the same budget and breaker (:mod:`smoltbot_gateway.nudges`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from smoltbot_contracts.streams import cfg_key
 from smoltbot_resilience import CircuitBreaker
 
 from smoltbot_gateway.metrics import CONFIG_FALLBACKS
+from smoltbot_gateway.nudges import CLAIMING_MODES, NudgeClaim, NudgeStore
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,7 @@ class ConfigReader:
         self._breaker = CircuitBreaker(threshold=1, cooldown_s=backoff_s, clock=clock)
         self._entries: dict[str, _Entry] = {}
         self._refreshes: set[asyncio.Task[AgentConfig]] = set()  # keeps them referenced
+        self.nudges = NudgeStore(redis, prefix)
 
     async def get(self, agent: str) -> AgentConfig:
         """The agent's config; never raises, never waits longer than the timeout."""
@@ -77,6 +84,17 @@ class ConfigReader:
                 self._refresh_soon(agent, entry)
                 return entry.config
         return await self._read(agent)
+
+    async def get_for_call(self, agent: str, claim: NudgeClaim | None) -> AgentConfig:
+        """:meth:`get`, except that with a ``claim`` (the call can carry nudges) an agent in
+        nudge or enforce mode, or one not seen yet, is read through the claim script: config
+        and claimed nudges (into ``claim``) in one round trip. Observe agents keep the cache."""
+        if claim is None:
+            return await self.get(agent)
+        entry = self._entries.get(agent)
+        if entry is not None and entry.config.enforcement_mode not in CLAIMING_MODES:
+            return await self.get(agent)
+        return await self._read(agent, claim)
 
     def _refresh_soon(self, agent: str, entry: _Entry) -> None:
         if entry.refreshing or not self._breaker.allow():
@@ -99,14 +117,21 @@ class ConfigReader:
             self._entries.clear()  # crude but bounded; entries refill on the next call per agent
         self._entries[agent] = _Entry(config, self._clock() + self._ttl_s)
 
-    async def _read(self, agent: str) -> AgentConfig:
+    async def _read(self, agent: str, claim: NudgeClaim | None = None) -> AgentConfig:
         if not self._breaker.allow():
             return self._fallback(agent, "backoff")
         try:
             async with asyncio.timeout(self._timeout_s):
-                raw = await self._redis.hget(cfg_key(self._prefix, agent), CFG_FIELD)
+                if claim is None:
+                    raw = await self._redis.hget(cfg_key(self._prefix, agent), CFG_FIELD)
+                else:
+                    raw = await self.nudges.read_and_claim(agent, claim, CFG_FIELD)
         except (RedisError, OSError, TimeoutError) as exc:
             self._breaker.failure()
+            if claim is not None and claim.attempted:
+                # The script may have run all the same: give back what it marked for this call.
+                claim.nudges = ()
+                self.nudges.release_soon(agent, claim.event_id, "read_failed")
             log.warning(
                 "agent config read failed; using last known config",
                 extra={"error": type(exc).__name__, "backoff_s": self._breaker.cooldown_s},

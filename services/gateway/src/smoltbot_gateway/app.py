@@ -25,6 +25,7 @@ from smoltbot_logging import configure
 from smoltbot_web import ErrorReply, exception_handlers
 
 from smoltbot_gateway.headers import CORS_PREFLIGHT_HEADERS
+from smoltbot_gateway.licence import Licence
 from smoltbot_gateway.providers import PROVIDERS, WIRES
 from smoltbot_gateway.proxy import Proxy, refuse
 from smoltbot_gateway.resources import GatewayResources
@@ -45,6 +46,9 @@ NOT_FOUND = ErrorReply(
     ),
 )
 _STARTING = {p: WIRES[p].error("service_unavailable", "Gateway starting") for p in PROVIDERS}
+_LICENCE_INVALID = {
+    p: WIRES[p].error("license_error", "License invalid or expired") for p in PROVIDERS
+}
 _JSON = msgspec.json.Encoder()
 _HEALTH_PATHS = frozenset({b"/health", b"/health/"})
 
@@ -65,10 +69,12 @@ class _Runtime:
 
     def __init__(self) -> None:
         self.proxy: Proxy | None = None
+        self.licence: Licence | None = None
 
     @contextmanager
     def serving(self, resources: GatewayResources) -> Iterator[None]:
         self.proxy = Proxy(resources.state)
+        self.licence = resources.licence
         try:
             yield
         finally:
@@ -113,6 +119,10 @@ class GatewayApp:
         proxy = self._runtime.proxy
         if proxy is None:
             await _STARTING[target.provider].send(send)
+            return
+        licence = self._runtime.licence
+        if licence is not None and not licence.permits():  # one clock comparison, no I/O
+            await refuse(target.provider, "licence", _LICENCE_INVALID[target.provider], send)
             return
         await proxy.handle(target, scope, receive, send)
 

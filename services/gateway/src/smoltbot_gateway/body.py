@@ -21,11 +21,33 @@ _GENERIC = msgspec.json.Decoder()
 _NOT_JSON = (msgspec.DecodeError, ValueError, RecursionError)
 
 
+class Knobs(msgspec.Struct, frozen=True, kw_only=True):
+    """Top-level fields the injection waves decide on (architecture §5.3), as the client sent
+    them (None: absent or null). They are small in every provider's API and read in the same
+    pass as the rest of the view, so finding that nothing is to be injected costs no second
+    parse (:mod:`smoltbot_gateway.injection`)."""
+
+    max_tokens: Any = None
+    thinking: Any = None
+    reasoning_effort: Any = None
+    reasoning: Any = None
+    temperature: Any = None
+    top_k: Any = None
+    top_p: Any = None
+    tool_choice: Any = None
+    generation_config: Any = msgspec.field(default=None, name="generationConfig")
+    generation_config_snake: Any = msgspec.field(default=None, name="generation_config")
+
+
+_NO_KNOBS = Knobs()
+
+
 class BodyInfo(msgspec.Struct, frozen=True, kw_only=True):
     is_json_object: bool = False
     model: str | None = None
     stream: bool = False
     user_query: str | None = None
+    knobs: Knobs = _NO_KNOBS
 
 
 class _Block(msgspec.Struct):
@@ -49,9 +71,9 @@ class _Content(msgspec.Struct):
     parts: list[_Part] | None = None
 
 
-class _Request(msgspec.Struct):
+class _Request(Knobs, frozen=True):
     """Anthropic Messages, OpenAI chat completions and Gemini generateContent, as far as the
-    trace needs them (unknown fields are skipped by the decoder)."""
+    trace and the injection waves need them (unknown fields are skipped by the decoder)."""
 
     model: str | None = None
     stream: bool | None = None
@@ -152,11 +174,16 @@ def _generic(raw: bytes | bytearray) -> BodyInfo:
     if not isinstance(parsed, dict):
         return BodyInfo()
     model = parsed.get("model")
+    try:
+        knobs = msgspec.convert(parsed, Knobs)
+    except msgspec.ValidationError:  # pragma: no cover - every field takes any value
+        knobs = _NO_KNOBS
     return BodyInfo(
         is_json_object=True,
         model=model if isinstance(model, str) else None,
         stream=parsed.get("stream") is True,
         user_query=extract_user_query(parsed),
+        knobs=knobs,
     )
 
 
@@ -176,16 +203,33 @@ def inspect_body(raw: bytes | bytearray) -> BodyInfo:
         model=request.model,
         stream=request.stream is True,
         user_query=user_query,
+        knobs=_knobs_of(request),
+    )
+
+
+def _knobs_of(request: _Request) -> Knobs:
+    """The knobs alone: the view also holds message spans that keep the whole body alive."""
+    return Knobs(
+        max_tokens=request.max_tokens,
+        thinking=request.thinking,
+        reasoning_effort=request.reasoning_effort,
+        reasoning=request.reasoning,
+        temperature=request.temperature,
+        top_k=request.top_k,
+        top_p=request.top_p,
+        tool_choice=request.tool_choice,
+        generation_config=request.generation_config,
+        generation_config_snake=request.generation_config_snake,
     )
 
 
 def prepare_upstream_body(
     provider: str, raw: bytes | bytearray, info: BodyInfo
 ) -> bytes | bytearray:
-    """The bytes sent upstream. Seam for thinking and nudge injection (the waves issue).
-
-    Until injection lands the body goes out unchanged, so an unmodified request is never
-    re-serialised (byte-identical forwarding, no key-order or float drift).
+    """The bytes sent upstream when nothing is injected: the body unchanged, so an unmodified
+    request is never re-serialised (byte-identical forwarding, no key-order or float drift).
+    :func:`smoltbot_gateway.injection.prepare_upstream` decides whether anything is injected
+    and falls back to this.
     """
     del provider, info
     return raw

@@ -117,9 +117,15 @@ class ProviderWire:
         return self.name == "gemini" and (":streamGenerateContent" in path or b"alt=sse" in query)
 
     def error(
-        self, error_type: ErrorType, message: str, *, reason: str | None = None
+        self,
+        error_type: ErrorType,
+        message: str,
+        *,
+        reason: str | None = None,
+        checkpoint: dict[str, object] | None = None,
     ) -> ErrorReply:
-        """An error answer shaped so this provider's SDK reads ``message``."""
+        """An error answer shaped so this provider's SDK reads ``message`` (``checkpoint``: the
+        integrity checkpoint of an ``integrity_violation``, at the top level)."""
         status = ERROR_STATUS[error_type]
         error_object: dict[str, object]
         if self.name == "openai":
@@ -133,7 +139,12 @@ class ProviderWire:
         else:
             error_object = {"type": error_type, "message": message}
         return ErrorReply(
-            error_type, message, explanation=message, reason=reason, error_object=error_object
+            error_type,
+            message,
+            explanation=message,
+            reason=reason,
+            error_object=error_object,
+            checkpoint=checkpoint,
         )
 
 

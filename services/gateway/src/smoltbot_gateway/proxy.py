@@ -22,7 +22,7 @@ from smoltbot_contracts.streams import AGENTS, EXCHANGES
 from smoltbot_logging import bind_event
 from smoltbot_web import ErrorReply
 
-from smoltbot_gateway import metrics
+from smoltbot_gateway import enforce, metrics
 from smoltbot_gateway.admission import (
     BodyTimeoutError,
     BodyTooLargeError,
@@ -30,7 +30,7 @@ from smoltbot_gateway.admission import (
     discard_body,
     read_body,
 )
-from smoltbot_gateway.body import BodyInfo, inspect_body, prepare_upstream_body
+from smoltbot_gateway.body import BodyInfo, inspect_body
 from smoltbot_gateway.errors import UpstreamError
 from smoltbot_gateway.headers import (
     CORS_RESPONSE_HEADERS,
@@ -39,6 +39,8 @@ from smoltbot_gateway.headers import (
     upstream_request_headers,
 )
 from smoltbot_gateway.identity import Identity, identify
+from smoltbot_gateway.injection import prepare_upstream
+from smoltbot_gateway.nudges import NudgeClaim, claim_for
 from smoltbot_gateway.providers import PROVIDERS, WIRES, Provider, key_sources
 from smoltbot_gateway.routing import Target
 from smoltbot_gateway.state import GatewayState
@@ -137,11 +139,13 @@ class _Call:
         "content_encoding",
         "content_type",
         "event_id",
+        "exchange",
         "first_sent",
         "ident",
         "info",
         "method",
         "model",
+        "nudge_ids",
         "path",
         "provider",
         "reserved",
@@ -154,6 +158,7 @@ class _Call:
         "t_up_start",
         "target",
         "truncated",
+        "waits",
     )
 
     def __init__(
@@ -170,6 +175,7 @@ class _Call:
         self.config = AgentConfig()
         self.info = BodyInfo()
         self.model: str | None = None
+        self.nudge_ids: list[str] = []
         self.reserved = 0
         self.streamed = False
         self.t_up_start = self.t0
@@ -182,6 +188,10 @@ class _Call:
         self.client_gone = False
         self.content_encoding: str | None = None
         self.content_type: str | None = None
+        # Enforce mode / inline verdicts (architecture §3.3): the answer waits for its verdict,
+        # and the exchange is published on the priority lane instead of enqueued.
+        self.waits = False
+        self.exchange: ExchangeV1 | None = None
 
 
 class Proxy:
@@ -192,11 +202,25 @@ class Proxy:
 
     async def handle(self, target: Target, scope: Any, receive: Receive, send: Send) -> None:
         event_id = uuid7()
+        # Wave 3 (architecture §4): a call that can carry nudges claims them with its config
+        # read; whatever it claimed but did not forward is given back when it ends.
+        claim = claim_for(target.provider, scope["method"], target.path, event_id)
         with bind_event(event_id):
-            await self._handle(target, event_id, scope, receive, send)
+            try:
+                await self._handle(target, event_id, scope, receive, send, claim=claim)
+            finally:
+                if claim is not None:
+                    self.state.config.nudges.settle(claim)
 
     async def _handle(
-        self, target: Target, event_id: str, scope: Any, receive: Receive, send: Send
+        self,
+        target: Target,
+        event_id: str,
+        scope: Any,
+        receive: Receive,
+        send: Send,
+        *,
+        claim: NudgeClaim | None = None,
     ) -> None:
         provider = target.provider
         wire = WIRES[provider]
@@ -217,7 +241,7 @@ class Proxy:
             (b"x-smoltbot-event-id", event_id.encode()),
             (b"x-aip-checkpoint-id", checkpoint_id(event_id).encode()),
         ]
-        call.config = await self.state.config.get(ident.agent_id)
+        call.config = await self.state.config.get_for_call(ident.agent_id, claim)
         if call.config.containment != "active":
             reply = _CONTAINED[(provider, call.config.containment)]
             await refuse(provider, "contained", reply, send, id_headers)
@@ -255,7 +279,20 @@ class Proxy:
         url = settings.upstream_url(provider) + target.path
         if query:
             url = f"{url}?{query.decode('latin-1')}"
-        out_body: bytes | bytearray | None = prepare_upstream_body(provider, body, call.info)
+        # Waves 1 and 3 (architecture §5.3): the body is re-encoded only if something went in.
+        prepared = prepare_upstream(
+            provider,
+            target.path,
+            body,
+            call.info,
+            model=call.model,
+            config=call.config,
+            claim=claim,
+        )
+        if prepared.nudge_ids:
+            call.nudge_ids = list(prepared.nudge_ids)
+            id_headers.extend(prepared.headers)
+        out_body: bytes | bytearray | None = prepared.body
         if call.method in _BODYLESS_METHODS and not out_body:
             out_body = None
         del body
@@ -300,6 +337,9 @@ class Proxy:
             watchers.append(loop.create_task(self._watch_disconnect(receive, call, task)))
 
         timer = loop.call_later(_WATCH_AFTER_S, watch)
+        call.waits = self.state.verdicts is not None and enforce.waits_for_verdict(
+            call.config, self.state.settings, streamed=call.streamed, method=call.method
+        )
         try:
             call.t_up_start = time.perf_counter()
             try:
@@ -331,6 +371,13 @@ class Proxy:
                 return
             # The upstream has the body now: its memory no longer counts against the budget.
             self._release_body(call)
+            if call.waits and 200 <= response.status < 300:
+                try:
+                    await self._answer_with_verdict(response, id_headers, call, send)
+                finally:
+                    await response.aclose()
+                return
+            call.waits = False
             try:
                 await self._relay(response, id_headers, call, send)
             finally:
@@ -352,7 +399,7 @@ class Proxy:
         call.status = response.status
         call.content_encoding = header_value(response.headers, b"content-encoding")
         call.content_type = header_value(response.headers, b"content-type")
-        verdict = b"pending" if 200 <= response.status < 300 else b"skipped"
+        verdict = enforce.immediate_verdict(call.config, response.status)
         headers = client_response_headers(response.headers, id_headers)
         headers.append((b"x-aip-verdict", verdict))
         cap = self.state.settings.max_captured_bytes
@@ -404,6 +451,70 @@ class Proxy:
         finally:
             if call.t_up_end is None:
                 call.t_up_end = time.perf_counter()
+
+    async def _answer_with_verdict(
+        self, response: Any, id_headers: list[tuple[bytes, bytes]], call: _Call, send: Send
+    ) -> None:
+        """A waiting call (architecture §3.3): the relay fills a held response instead of the
+        client's, the exchange goes to the priority lane, and the client gets the answer with
+        its verdict, or the 403. The wait is left out of ``gateway_overhead_seconds`` (it has
+        its own histogram)."""
+        held = enforce.HeldResponse()
+        await self._relay(response, id_headers, call, held.send)
+        provider = call.provider
+        gone = call.client_gone
+        if gone or not held.complete:
+            # Nothing left to wait for; recorded the ordinary way: 499, or 502 when the upstream
+            # broke off mid-answer (the client never saw a byte of it).
+            call.waits = False
+            if not gone:
+                call.status = 502
+            self._finish(call)
+            if not gone:
+                reply = WIRES[provider].error("upstream_error", "The provider's answer broke off")
+                try:
+                    await reply.send(send, [*id_headers, (b"x-aip-verdict", b"skipped")])
+                except Exception:  # noqa: BLE001 - the client left meanwhile
+                    metrics.CLIENT_DISCONNECTS.labels(provider).inc()
+            return
+        self._finish(call)  # provisions the agent and leaves the exchange on the call
+        verdicts, exchange = self.state.verdicts, call.exchange
+        if verdicts is None or exchange is None:  # _forward and _record set both
+            raise RuntimeError("a waiting call without a verdict waiter or an exchange")
+        task = asyncio.current_task()
+        status = held.status
+        wait_started = time.perf_counter()
+        wait_s: float | None = None
+        try:
+            outcome = await verdicts.check(exchange)
+            wait_s = outcome.seconds
+            decision = enforce.decide(outcome, call.config, self.state.settings, provider)
+            if decision.block is not None:
+                status = decision.block.status
+                await decision.block.send(send, [*id_headers, *decision.headers])
+            else:
+                await _to_client(send, held.start(decision.headers))
+                body = bytes(held.body)
+                await _to_client(
+                    send, {"type": "http.response.body", "body": body, "more_body": False}
+                )
+        except asyncio.CancelledError:
+            if not call.client_gone:
+                raise  # shutdown, not a disconnect
+            if task is not None:
+                task.uncancel()
+            status = 499
+            metrics.CLIENT_DISCONNECTS.labels(provider).inc()
+        except Exception:  # noqa: BLE001 - servers differ in what they raise for a vanished client
+            status = 499
+            metrics.CLIENT_DISCONNECTS.labels(provider).inc()
+        end = time.perf_counter()
+        if wait_s is None:
+            wait_s = end - wait_started
+        total_s = end - call.t0
+        up_end = call.t_up_end if call.t_up_end is not None else end
+        overhead = total_s - max(0.0, up_end - call.t_up_start) - wait_s
+        _record_metrics(provider, status, False, total_s, max(0.0, overhead))
 
     @staticmethod
     def _client_left(call: _Call) -> None:
@@ -459,7 +570,8 @@ class Proxy:
             overhead = total_s - upstream_s
         status = 499 if call.client_gone else call.status
         provider = call.provider
-        _record_metrics(provider, status, call.streamed, total_s, max(0.0, overhead))
+        if not call.waits:  # a waiting call is counted once answered (_answer_with_verdict)
+            _record_metrics(provider, status, call.streamed, total_s, max(0.0, overhead))
         if 200 <= status < 300:
             self._provision(call)
         elif status in _REJECTED_KEY_STATUSES and call.ident.agent_id not in self.state.seen_agents:
@@ -504,9 +616,11 @@ class Proxy:
             response_truncated=call.truncated,
             content_encoding=call.content_encoding,
             content_type=call.content_type,
+            nudge_ids=call.nudge_ids,
             enforcement_mode=call.config.enforcement_mode,
         )
-        # Seam for the enforce-mode priority path (architecture §3.3): publish to
-        # EXCHANGES_PRIORITY with reply_to and await the verdict instead of enqueueing.
+        if call.waits:  # published on the priority lane by _answer_with_verdict (§3.3)
+            call.exchange = exchange
+            return
         if not self.state.events.enqueue(EXCHANGES, exchange):
             metrics.EVENTS_DROPPED.labels(EXCHANGES).inc()

@@ -20,10 +20,12 @@ from smoltbot_health import Health
 
 from smoltbot_gateway.admission import BodyBudget
 from smoltbot_gateway.agent_config import ConfigReader
+from smoltbot_gateway.licence import Licence
 from smoltbot_gateway.providers import PROVIDERS
 from smoltbot_gateway.settings import GatewaySettings
 from smoltbot_gateway.state import GatewayState
 from smoltbot_gateway.upstream import AiohttpUpstream, UpstreamClient
+from smoltbot_gateway.waiting import VerdictWaiter
 
 __all__ = ["GatewayResources"]
 
@@ -73,6 +75,7 @@ class GatewayResources:
     """What requests share once the process is up (see :meth:`open`)."""
 
     state: GatewayState
+    licence: Licence
 
     @classmethod
     @asynccontextmanager
@@ -95,12 +98,31 @@ class GatewayResources:
             client = upstream or _aiohttp_upstream(settings)
             stack.push_async_callback(client.close)
             await client.start()
+            # Waiting callers (architecture §3.3): one reply reader per process. It closes
+            # first, so calls still waiting get their failure policy before the publisher
+            # flushes what it holds.
+            verdicts = VerdictWaiter(
+                bus_redis,
+                publisher,
+                settings.stream_prefix,
+                instance,
+                timeout_s=settings.aip_timeout_ms / 1000.0,
+            )
+            stack.push_async_callback(verdicts.close)
+            await verdicts.start()
             config = ConfigReader(
                 config_redis,
                 settings.stream_prefix,
                 timeout_s=settings.config_timeout_ms / 1000.0,
                 backoff_s=settings.config_backoff_s,
             )
+            # Settled before the first call (at most one validate-URL timeout), then re-checked
+            # in the background; readiness shows it but never fails on it.
+            licence = Licence.from_settings(settings)
+            stack.push_async_callback(licence.close)
+            await licence.start()
+            licence.start_background()
+            health.add_report("licence", licence.report)
             state = GatewayState(
                 settings=settings,
                 instance=instance,
@@ -108,9 +130,10 @@ class GatewayResources:
                 events=publisher,
                 config=config,
                 body_budget=BodyBudget(settings.max_inflight_body_bytes),
+                verdicts=verdicts,
             )
             health.mark_started()
             stack.callback(health.mark_draining)
             log.info("gateway started", extra={"instance": instance, "port": settings.port})
-            yield cls(state)
+            yield cls(state, licence)
         log.info("gateway stopped")

@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from smoltbot_config import BusSettings, Port, Seconds, default_consumer_name
+from smoltbot_config import (
+    BusSettings,
+    Port,
+    Seconds,
+    SettingsCheckError,
+    default_consumer_name,
+)
+from smoltbot_contracts import FailurePolicy
+
+from smoltbot_gateway.licence import KEY_REQUIREMENT, public_key_supported
 
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")]
+OptionalHttpUrl = Annotated[str, msgspec.Meta(pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$")]
 Millis = Annotated[float, msgspec.Meta(gt=0, le=10_000)]
 
 
@@ -78,6 +88,44 @@ class GatewaySettings(BusSettings, frozen=True, kw_only=True):
     spool_max_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024)] = msgspec.field(
         default=256 * 1024 * 1024, name="SMOLTBOT_SPOOL_MAX_BYTES"
     )
+    # Longest a waiting call (enforce mode, or AIP_INLINE_VERDICT) waits for its verdict,
+    # publishing included (architecture §3.3). Keep it above the verifier's
+    # SMOLTBOT_ANALYZER_TIMEOUT_MS plus a margin for the bus hops, else a slow analysis always
+    # ends as a timeout here.
+    aip_timeout_ms: Annotated[float, msgspec.Meta(gt=0, le=600_000)] = msgspec.field(
+        default=10_000.0, name="SMOLTBOT_GATEWAY_AIP_TIMEOUT_MS"
+    )
+    # What a waiting call gets when no verdict comes (timeout, Redis, failed analysis), unless
+    # the agent's config names its own: fail_open relays the answer, fail_closed answers 403.
+    failure_policy: FailurePolicy = msgspec.field(
+        default="fail_open", name="SMOLTBOT_GATEWAY_FAILURE_POLICY"
+    )
+    # true: non-streamed calls of every AIP-enabled agent wait for their verdict like enforce
+    # mode (X-AIP-Verdict carries it), but only enforce mode ever blocks.
+    aip_inline_verdict: bool = msgspec.field(default=False, name="AIP_INLINE_VERDICT")
+
+    # Enterprise licence (licence.py): the JWT, and the PEM public key that verifies it
+    # (Ed25519, P-256 or RSA; `\n` escapes accepted). No JWT: unlicensed (development).
+    licence_jwt: str = msgspec.field(default="", name="MNEMOM_LICENSE_JWT")
+    licence_public_key: str = msgspec.field(default="", name="MNEMOM_LICENSE_PUBLIC_KEY")
+    # When set, the licence's iss / aud claims must match.
+    licence_issuer: str = msgspec.field(default="", name="MNEMOM_LICENSE_ISSUER")
+    licence_audience: str = msgspec.field(default="", name="MNEMOM_LICENSE_AUDIENCE")
+    # Optional phone-home: a good answer is trusted 24 h, a failure retried after 1 h.
+    licence_validate_url: OptionalHttpUrl = msgspec.field(
+        default="", name="MNEMOM_LICENSE_VALIDATE_URL"
+    )
+    licence_validate_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = msgspec.field(
+        default=5.0, name="MNEMOM_LICENSE_VALIDATE_TIMEOUT_S"
+    )
+    # The last good validation survives a restart here; "" = licence.json in SMOLTBOT_SPOOL_DIR.
+    licence_state_file: str = msgspec.field(default="", name="MNEMOM_LICENSE_STATE_FILE")
+
+    def __post_init__(self) -> None:
+        if self.licence_jwt.strip() and not self.licence_public_key.strip():
+            raise SettingsCheckError(licence_public_key="must be set when {licence_jwt} is set")
+        if self.licence_public_key.strip() and not public_key_supported(self.licence_public_key):
+            raise SettingsCheckError(licence_public_key=KEY_REQUIREMENT)
 
     def instance_name(self) -> str:
         """The configured instance, else the consumer name, else ``<host>-<pid>``."""

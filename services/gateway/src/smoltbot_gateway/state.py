@@ -11,6 +11,7 @@ from smoltbot_gateway.admission import BodyBudget
 from smoltbot_gateway.agent_config import ConfigReader
 from smoltbot_gateway.settings import GatewaySettings
 from smoltbot_gateway.upstream import UpstreamClient
+from smoltbot_gateway.waiting import VerdictWaiter
 
 
 class EventSink(Protocol):
@@ -28,3 +29,4 @@ class GatewayState:
     config: ConfigReader
     body_budget: BodyBudget
     seen_agents: set[str] = field(default_factory=set)
+    verdicts: VerdictWaiter | None = None  # waiting callers (architecture §3.3)

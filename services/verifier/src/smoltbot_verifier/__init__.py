@@ -1,1 +1,2 @@
-"""smoltbot verifier: ``trace.v1`` -> ``verdict.v1`` (AAP verification, AIP checkpoint)."""
+"""smoltbot verifier: ``trace.v1`` -> ``verdict.v1`` (AAP verification, AIP checkpoint) and
+nudges for violations (``nudges.py``)."""

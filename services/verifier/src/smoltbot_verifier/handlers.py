@@ -1,6 +1,9 @@
 """Batch handler: ``trace.v1`` deliveries -> one ``verdict.v1`` each (plus the reply copy).
 
-Pure apart from the injected card source and analyzer, so it is unit-tested without Redis.
+Pure apart from the injected card source, analyzer and (optional) nudge sink, so it is
+unit-tested without Redis. After the batch's verdicts are decided, the nudge sink writes the
+nudges they call for (wave 3, ``smoltbot_verifier.nudges``) before the outputs are committed: a
+Redis error there retries the batch, and the writes are idempotent.
 A delivery that is not a ``trace.v1`` raises :class:`InvalidEvent` (the bus retries the batch one
 by one and dead-letters only that entry). Card lookups failing with a Redis error propagate, so
 the whole batch is retried; nothing else about a single trace can fail the batch.
@@ -25,6 +28,12 @@ from smoltbot_verifier.metrics import VERIFICATION_ERRORS
 from smoltbot_verifier.verification import VERIFICATION_ERROR, verify
 
 log = logging.getLogger(__name__)
+
+
+class NudgeSink(Protocol):
+    """Where the nudges a batch's verdicts call for go (``NudgeWriter`` in production)."""
+
+    async def write(self, verdicts: Sequence[VerdictV1]) -> Sequence[object]: ...
 
 
 class CardSource(Protocol):
@@ -73,12 +82,19 @@ class VerifierHandler:
     """The consumer's handler: ``await handler(batch) -> outputs``."""
 
     def __init__(
-        self, cards: CardSource, analyzer: Analyzer, options: IntegrityOptions, prefix: str = ""
+        self,
+        cards: CardSource,
+        analyzer: Analyzer,
+        options: IntegrityOptions,
+        prefix: str = "",
+        *,
+        nudges: NudgeSink | None = None,
     ) -> None:
         self._cards = cards
         self._analyzer = analyzer
         self._options = options
         self._prefix = prefix
+        self._nudges = nudges
 
     async def __call__(self, batch: Sequence[Delivery]) -> list[Output]:
         events: list[TraceV1] = []
@@ -91,6 +107,7 @@ class VerifierHandler:
             events.append(delivery.event)
         records = await self._cards.fetch(e.meta.agent_id for e in events if e.trace is not None)
         outputs: list[Output] = []
+        verdicts: list[VerdictV1] = []
         for event in events:
             with bind_event(event.event_id):
                 record, reason = records.get(event.meta.agent_id, (None, "missing"))
@@ -99,6 +116,7 @@ class VerifierHandler:
                 verdict.checkpoint.verdict if verdict.checkpoint else "none"
             ).inc()
             outputs.append(Output(VERDICTS, verdict))
+            verdicts.append(verdict)
             if event.reply_to:
                 # Nobody trims a reply stream and its gateway may be gone for good: bound it.
                 outputs.append(
@@ -109,4 +127,6 @@ class VerifierHandler:
                         ttl_s=REPLY_TTL_S,
                     )
                 )
+        if self._nudges is not None:
+            await self._nudges.write(verdicts)
         return outputs

@@ -27,3 +27,18 @@ GATE_DISAGREEMENTS = Counter(
     "smoltbot_verifier_gate_disagreements_total",
     "Checkpoints where the verdict gate overrode the analyzer's verdict.",
 )
+NUDGES_CREATED = Counter(
+    "smoltbot_verifier_nudges_created_total",
+    "Nudges written to nudges:{agent} for the agent's next call (boundary violations of agents "
+    "in nudge mode, or streamed ones in enforce mode). mode: the agent's enforcement mode "
+    "(nudge, enforce).",
+    ["mode"],
+)
+NUDGES_SKIPPED = Counter(
+    "smoltbot_verifier_nudges_skipped_total",
+    "Boundary violations of nudge/enforce agents that made no new nudge. reason: strategy_off, "
+    "sampled_out (sampling strategy), below_threshold (threshold strategy: the session has not "
+    "had enough violations yet), too_old (the exchange is older than 4 hours: a replay), "
+    "synthetic (no analysis behind the verdict), duplicate (already written: a redelivery).",
+    ["reason"],
+)

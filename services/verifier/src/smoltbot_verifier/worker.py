@@ -10,6 +10,7 @@ from smoltbot_contracts.streams import TRACES, TRACES_PRIORITY
 from smoltbot_verifier.cards import CardStore
 from smoltbot_verifier.handlers import VerifierHandler
 from smoltbot_verifier.integrity import IntegrityOptions
+from smoltbot_verifier.nudges import NudgeWriter
 from smoltbot_verifier.settings import VerifierSettings
 
 SERVICE = "verifier"
@@ -35,8 +36,14 @@ def integrity_options(settings: VerifierSettings) -> IntegrityOptions:
 def build_handler(
     redis: Redis, prefix: str, settings: VerifierSettings, analyzer: Analyzer
 ) -> VerifierHandler:
-    """The batch handler with its Redis-backed card store."""
-    return VerifierHandler(CardStore(redis, prefix), analyzer, integrity_options(settings), prefix)
+    """The batch handler with its Redis-backed card store and nudge writer."""
+    return VerifierHandler(
+        CardStore(redis, prefix),
+        analyzer,
+        integrity_options(settings),
+        prefix,
+        nudges=NudgeWriter(redis, prefix),
+    )
 
 
 async def run(settings: VerifierSettings, analyzer: Analyzer) -> None:

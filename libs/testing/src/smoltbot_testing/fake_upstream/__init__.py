@@ -24,7 +24,8 @@ the last user message's), a call of the first tool with input ``{"query": text[:
 len(text)}``. Every request is
 recorded (method, path, query, headers, body) with the exact response bytes sent (after gzip),
 readable in-process (:attr:`FakeUpstream.responses`) or over HTTP. Knobs, as request headers:
-``x-fake-status``, ``x-fake-delay-ms``, ``x-fake-chunk-delay-ms`` (see :mod:`._wire`).
+``x-fake-status``, ``x-fake-delay-ms``, ``x-fake-chunk-delay-ms``, ``x-fake-thinking`` (the
+thinking text to answer with; see :mod:`._wire`).
 """
 
 from __future__ import annotations

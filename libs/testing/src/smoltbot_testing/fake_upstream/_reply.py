@@ -3,7 +3,9 @@
 With ``query`` = the text of the last user message that has text (parts joined by newlines):
 
 - thinking: ``f"The user asked: {query[:80]!r}. I will echo it back."`` (left out when the
-  request turns thinking off, in each provider's own way);
+  request turns thinking off, in each provider's own way), or the text of the request header
+  ``x-fake-thinking`` when the request has one (:data:`THINKING_OVERRIDE`, set per request by
+  the route handler), e.g. reasoning an integrity analysis must flag;
 - text: ``f"Echo: {query}"``;
 - tool call (only when the request offers tools): the **first** tool's name, with the input
   ``{"query": query[:100], "n": len(query)}``;
@@ -20,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from smoltbot_testing.fake_upstream._wire import request_digest
+from smoltbot_testing.fake_upstream._wire import THINKING_OVERRIDE, request_digest
 
 TOOL_CALL_TOKENS = 5
 
@@ -64,7 +66,7 @@ def derive(
 ) -> Reply:
     """The reply to a request whose provider-specific parts were already read out of ``body``."""
     digest = request_digest(body)
-    thought = thinking_for(query) if thinking else None
+    thought = (THINKING_OVERRIDE.get() or thinking_for(query)) if thinking else None
     tool: dict[str, Any] | None = None
     if tool_name is not None:
         tool = {

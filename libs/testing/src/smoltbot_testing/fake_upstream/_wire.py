@@ -10,8 +10,9 @@ character, so a client always sees that character straddle two network chunks
 (:attr:`RecordedResponse.write_sizes` tells where the cuts were).
 
 Knobs, as request headers, for every provider: ``x-fake-status: <4xx/5xx>`` answers that error
-in the provider's shape, ``x-fake-delay-ms`` waits before answering and
-``x-fake-chunk-delay-ms`` waits before each streamed frame.
+in the provider's shape, ``x-fake-delay-ms`` waits before answering,
+``x-fake-chunk-delay-ms`` waits before each streamed frame and ``x-fake-thinking: <text>``
+replaces the thinking text (see :mod:`._reply`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import hashlib
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,8 @@ from aiohttp import web
 
 _JSON = msgspec.json.Encoder()
 FORCED_ERROR = "Forced error from the fake upstream"  # the message of every x-fake-status error
+THINKING_OVERRIDE: ContextVar[str | None] = ContextVar("fake_thinking", default=None)
+"""The ``x-fake-thinking`` header of the request being answered (each request is its own task)."""
 TEXT_CHUNK = 12  # characters per streamed text/thinking delta, so streams have several deltas
 JSON_CHUNK = 10  # characters per streamed piece of tool-call arguments
 SPLIT_GAP_S = 0.002  # pause between the two halves of a split character, so they travel apart
@@ -347,6 +351,7 @@ class Provider:
         errors, and otherwise calls ``answer``."""
 
         async def handle(request: web.Request) -> web.StreamResponse:
+            THINKING_OVERRIDE.set(request.headers.get("x-fake-thinking") or None)
             record, raw = await begin(request, recorder)
             if (status := forced_status(request)) is not None:
                 return await self.error(request, record, status, FORCED_ERROR)
