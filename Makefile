@@ -4,7 +4,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 RUN := $(UV) run --frozen
 PACKAGES := smoltbot_contracts smoltbot_config smoltbot_logging smoltbot_metrics smoltbot_resilience smoltbot_health \
-	smoltbot_db smoltbot_web smoltbot_bus smoltbot_analysis smoltbot_testing smoltbot_gateway smoltbot_observer \
+	smoltbot_db smoltbot_web smoltbot_bus smoltbot_analysis smoltbot_agentstate smoltbot_testing smoltbot_gateway smoltbot_observer \
 	smoltbot_verifier smoltbot_persister smoltbot_api smoltbot_notifier smoltbot_cli
 
 # Local development defaults (override in the environment or a .env you source yourself).
@@ -84,6 +84,10 @@ env-example: install ## Regenerate .env.example from the settings classes
 
 bench-gateway: install services ## Gateway vs nginx direct, LiteLLM, Portkey (BENCH_ARGS="--help")
 	$(RUN) python deploy/bench/gateway_overhead.py $(BENCH_ARGS)
+
+.PHONY: bench-analysis
+bench-analysis: install ## Integrity analyzer vs the labelled corpus (BENCH_ARGS="--json|--markdown|--backend X")
+	$(RUN) python deploy/bench/analysis_bench.py $(BENCH_ARGS)
 
 bench-install: install ## Install the bench's wrk, nginx, LiteLLM, Portkey (outside uv.lock)
 	$(RUN) python deploy/bench/gateway_overhead.py --install-only $(BENCH_ARGS)

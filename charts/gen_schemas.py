@@ -42,8 +42,13 @@ SERVICES: dict[str, tuple[type[msgspec.Struct], bool, bool]] = {
 
 # Set by the chart itself: secrets (from the Secret), identity (from the pod name), the port
 # (must equal the containerPort the probes use) and the spool directory (the volume's path).
+# The analysis keys are secrets too, never in a ConfigMap: the verifier gets its key through a
+# secretKeyRef from `verifier.analyzer` (apiKey or existingSecret); ANTHROPIC_API_KEY, the same
+# key under another name, is never needed (existingSecretKey names the key in your Secret).
 CHART_MANAGED = frozenset(
     {
+        "SMOLTBOT_ANALYZER_API_KEY",
+        "ANTHROPIC_API_KEY",
         "REDIS_URL",
         "DATABASE_URL",
         "SMOLTBOT_ADMIN_TOKEN",
@@ -65,6 +70,21 @@ GLOBAL_ONLY = frozenset(
         "SMOLTBOT_BUS_STALE_GROUP_S",
         "SMOLTBOT_BUS_TRIM_INTERVAL_S",
     }
+)
+
+
+# Per service: variables the chart renders from dedicated values (validated together at render,
+# and the NetworkPolicy follows them), so `config` refuses them. {service: {variable: value path}}
+FROM_VALUES: dict[str, dict[str, str]] = {
+    "verifier": {
+        "SMOLTBOT_ANALYZER_BACKEND": "analyzer.backend",
+        "SMOLTBOT_ANALYZER_BASE_URL": "analyzer.baseUrl",
+        "SMOLTBOT_ANALYZER_MODEL": "analyzer.model",
+    },
+}
+# An http(s) URL url.Parse reads (optional userinfo, refused at render; host; port; the rest).
+HTTP_URL = (
+    r"^(https?://([^\s/?#@]+@)?(\[[0-9A-Fa-f:.]+\]|[^\s/?#@:\[\]]+)(:[0-9]{1,5})?([/?#]\S*)?)?$"
 )
 
 
@@ -195,7 +215,13 @@ def config_schema(props: dict[str, dict[str, Any]], allowed: set[str], text: str
 def service_schema(name: str) -> dict[str, Any]:
     cls, public, spool = SERVICES[name]
     settings = settings_properties(cls)
-    allowed = set(settings) - CHART_MANAGED - GLOBAL_ONLY - {port_var(name)}
+    allowed = (
+        set(settings)
+        - CHART_MANAGED
+        - GLOBAL_ONLY
+        - {port_var(name)}
+        - set(FROM_VALUES.get(name, {}))
+    )
 
     hpa = obj(
         {
@@ -237,6 +263,14 @@ def service_schema(name: str) -> dict[str, Any]:
     if public:
         network_props = {
             "ingressFrom": arr(description="Peers allowed to reach the port (empty: anyone)"),
+            **network_props,
+        }
+    if name == "verifier":
+        network_props = {
+            "analyzerEgress": arr(
+                description="Peers the verifier may reach on the analysis server's port while "
+                "analyzer.backend is not rules (empty: global.networkPolicy.httpsTo)"
+            ),
             **network_props,
         }
 
@@ -283,6 +317,8 @@ def service_schema(name: str) -> dict[str, Any]:
         ),
         "networkPolicy": obj(network_props),
     }
+    if name == "verifier":
+        props["analyzer"] = analyzer_schema(settings)
     if spool:
         props["spool"] = obj(
             {
@@ -299,6 +335,37 @@ def service_schema(name: str) -> dict[str, Any]:
         "additionalProperties": False,
         "properties": props,
     }
+
+
+def analyzer_schema(settings: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The verifier's `analyzer` values: the backend's settings, and where its key comes from."""
+    return obj(
+        {
+            "backend": desc(
+                settings["SMOLTBOT_ANALYZER_BACKEND"],
+                "SMOLTBOT_ANALYZER_BACKEND; anything but rules opens egress to baseUrl's port",
+            ),
+            "baseUrl": {
+                "type": "string",
+                "pattern": HTTP_URL,
+                "description": "SMOLTBOT_ANALYZER_BASE_URL: the analysis server (never the "
+                "gateway; no credentials)",
+            },
+            "model": desc(settings["SMOLTBOT_ANALYZER_MODEL"], "SMOLTBOT_ANALYZER_MODEL"),
+            "apiKey": {
+                "type": "string",
+                "pattern": "^\\S*$",
+                "description": "SMOLTBOT_ANALYZER_API_KEY, stored in the chart's Secret",
+            },
+            "existingSecret": desc(STR, "Your Secret holding the key (the chart stores none)"),
+            "existingSecretKey": {
+                "type": "string",
+                "pattern": "^[-._a-zA-Z0-9]+$",
+                "description": "The key's name in existingSecret",
+            },
+        },
+        "Conscience analysis: the backend, its server and its key (docs/operations.md, Verifier)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

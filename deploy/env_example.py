@@ -142,9 +142,19 @@ def _readers() -> dict[str, list[str]]:
     return readers
 
 
+# Variables an agent's own shell may hold too: sourcing `.env` with them set empty would blank
+# the agents' keys, so they are written commented out.
+COMMENTED_OUT = frozenset({"ANTHROPIC_API_KEY"})
+
+
 def _entry(var: str, value: str, meaning: str) -> Iterator[str]:
+    if var in COMMENTED_OUT:
+        meaning = (
+            f"{meaning.rstrip('.')}. Commented out: set empty it would blank the same variable "
+            "of a shell that sources this file"
+        )
     yield from textwrap.wrap(meaning, WIDTH - 2, initial_indent="# ", subsequent_indent="# ")
-    yield f"{var}={value}"
+    yield f"# {var}={value}" if var in COMMENTED_OUT else f"{var}={value}"
 
 
 def render() -> str:

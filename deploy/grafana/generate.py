@@ -865,6 +865,83 @@ PIPELINE: list[Item] = [
         unit="ops",
         width=24,
     ),
+    Panel(
+        "Drift alerts and containments",
+        "Drift alerts decided by the verifier (aap: AP-Traces drifting from the card; aip: "
+        "consecutive non-clear checkpoints in a session), one per streak; and auto-containment "
+        "writes to cfg:{agent} by outcome (written: an agent was paused now).",
+        [
+            q(
+                f"sum by (kind) (increase(smoltbot_verifier_drift_alerts_total[{RATE}]))",
+                "drift {{kind}}",
+            ),
+            q(
+                f"sum by (outcome) (increase(smoltbot_verifier_containments_total[{RATE}]))",
+                "containment {{outcome}}",
+            ),
+        ],
+    ),
+    Panel(
+        "Concerns by category",
+        "Concerns found in analysed checkpoints, by AIP category (prompt_injection, "
+        "value_misalignment, autonomy_violation, reasoning_corruption, deceptive_reasoning, "
+        "undeclared_intent; other).",
+        [
+            q(
+                f"sum by (category) (rate(smoltbot_verifier_concerns_total[{RATE}]))",
+                "{{category}}",
+            )
+        ],
+        unit="ops",
+        stack="normal",
+    ),
+    Panel(
+        "Analysis backend",
+        "Calls of the LLM analysis backend (SMOLTBOT_ANALYZER_BACKEND) by outcome: ok, timeout, "
+        "http_error, invalid, circuit_open (refused at once while the breaker is open), "
+        "self_loop (the base URL answered as this gateway); and whether the circuit is open.",
+        [
+            q(
+                f"sum by (backend, outcome) (rate(smoltbot_verifier_analysis_calls_total[{RATE}]))",
+                "{{backend}} {{outcome}}",
+            ),
+            q(
+                "max by (backend) (smoltbot_verifier_analysis_circuit_open)",
+                "{{backend}} circuit open",
+            ),
+        ],
+    ),
+    Panel(
+        "Analysis backend latency",
+        "p50/p90/p99 of one LLM analysis call per backend; SMOLTBOT_ANALYZER_TIMEOUT_MS caps it.",
+        quantiles("smoltbot_verifier_analysis_seconds", "backend", "{{backend}}"),
+        unit="s",
+    ),
+    Panel(
+        "Observer decision analysis",
+        "The observer's decision analyses by backend (rules, anthropic, openai; the priority "
+        "lane is always rules) and outcome: ok, passthrough (nothing to analyse), or why the "
+        "fallback analysis stood in (timeout, http_error, invalid, circuit_open, self_loop, "
+        "error); and whether the decision backend's circuit is open.",
+        [
+            q(
+                "sum by (backend, outcome) "
+                f"(rate(smoltbot_observer_decision_analyses_total[{RATE}]))",
+                "{{backend}} {{outcome}}",
+            ),
+            q(
+                "max by (backend) (smoltbot_observer_decision_circuit_open)",
+                "{{backend}} circuit open",
+            ),
+        ],
+    ),
+    Panel(
+        "Observer decision analysis latency",
+        "p50/p90/p99 of one decision-analysis LLM call per backend; "
+        "SMOLTBOT_OBSERVER_DECISION_TIMEOUT_MS caps it (and a whole batch's analyses).",
+        quantiles("smoltbot_observer_decision_seconds", "backend", "{{backend}}"),
+        unit="s",
+    ),
 ]
 
 DASHBOARDS: dict[str, tuple[str, str, list[Item]]] = {

@@ -34,7 +34,13 @@ SERVICES = ("gateway", "observer", "verifier", "persister", "api", "notifier")
 IMAGES = (*SERVICES, "cli")
 BASE_IMAGE = "localhost/smoltbot-base:bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
-APT_TOOLS = {"podman": "podman", "runc": "runc", "debootstrap": "debootstrap"}
+# catatonit: the pause process `podman kube play` builds its infra container from.
+APT_TOOLS = {
+    "podman": "podman",
+    "runc": "runc",
+    "debootstrap": "debootstrap",
+    "catatonit": "catatonit",
+}
 CONTAINERS_CONF = '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n'
 
 
@@ -69,7 +75,7 @@ def ca_bundle() -> str | None:
 
 
 def ensure_tools() -> None:
-    """Install podman, runc and debootstrap with apt when one is missing."""
+    """Install podman, runc, debootstrap and catatonit with apt when one is missing."""
     missing = [pkg for cmd, pkg in APT_TOOLS.items() if shutil.which(cmd) is None]
     if not missing:
         return

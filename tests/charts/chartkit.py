@@ -3,10 +3,12 @@ and :class:`Rendered`, one render's manifests with the lookups the assertions ne
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -20,6 +22,17 @@ KUBE_VERSIONS = ("1.27.0", "1.28.0", "1.29.0", "1.30.0", "1.31.0")
 SERVICES = ("gateway", "observer", "verifier", "persister", "api", "notifier")
 RELEASE = "smoltbot"
 NAMESPACE = "smoltbot"
+# Fake secret values in the formats the settings classes accept, by the Secret key they are read
+# from (the analysis key under both names a Secret of yours may give it).
+FAKE_SECRETS = {
+    "REDIS_URL": "redis://redis:6379/0",
+    "DATABASE_URL": "postgresql://u:p@pg:5432/db",
+    "SMOLTBOT_ADMIN_TOKEN": "x" * 32,
+    "SMOLTBOT_EVENT_KEY": base64.b64encode(bytes(32)).decode(),
+    "SMOLTBOT_EVENT_KEYS_RETIRED": "",
+    "SMOLTBOT_ANALYZER_API_KEY": "sk-fake-analysis-key",
+    "ANTHROPIC_API_KEY": "sk-ant-fake-analysis-key",
+}
 
 
 def load_module(path: Path, name: str) -> Any:
@@ -71,3 +84,42 @@ class Rendered:
             d["metadata"]["labels"]["app.kubernetes.io/component"]: d
             for d in self.of_kind("Deployment")
         }
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def pod_env(r: Rendered, deployment: dict[str, Any]) -> dict[str, str]:
+    """The environment the container would get (ConfigMaps resolved, Secrets faked)."""
+    c = container(deployment)
+    env: dict[str, str] = {}
+    for source in c.get("envFrom", []):
+        cm = r.get("ConfigMap", source["configMapRef"]["name"])
+        env.update(cm["data"])
+    for item in c.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+            continue
+        ref = item["valueFrom"]
+        if "fieldRef" in ref:
+            assert ref["fieldRef"]["fieldPath"] == "metadata.name"
+            env[item["name"]] = "smoltbot-pod-0"
+        else:
+            env[item["name"]] = FAKE_SECRETS[ref["secretKeyRef"]["key"]]
+    return env
+
+
+def egress_ports(policy: dict[str, Any]) -> set[int | str]:
+    return {p["port"] for rule in policy["spec"].get("egress", []) for p in rule.get("ports", [])}
+
+
+def analyzer_port(verifier_values: dict[str, Any]) -> int | None:
+    """The port the verifier's NetworkPolicy must open to its analysis server (None: `rules`)."""
+    analyzer = verifier_values.get("analyzer", {})
+    if analyzer.get("backend", "rules") == "rules":
+        return None
+    url = urlsplit(analyzer.get("baseUrl") or "https://api.anthropic.com")
+    return url.port or (80 if url.scheme == "http" else 443)

@@ -31,6 +31,10 @@ from tests.charts.chartkit import (
     SCENARIOS,
     SERVICES,
     Rendered,
+    analyzer_port,
+    container,
+    egress_ports,
+    pod_env,
     scenario_values,
 )
 
@@ -51,14 +55,6 @@ CONSUMERS = {
 }
 HTTP_SERVICES = {"gateway", "api"}
 NO_SCHEMA = {"ScaledObject", "ServiceMonitor"}
-# Fake secret values in the formats the settings classes accept.
-FAKE_SECRETS = {
-    "REDIS_URL": "redis://redis:6379/0",
-    "DATABASE_URL": "postgresql://u:p@pg:5432/db",
-    "SMOLTBOT_ADMIN_TOKEN": "x" * 32,
-    "SMOLTBOT_EVENT_KEY": base64.b64encode(bytes(32)).decode(),
-    "SMOLTBOT_EVENT_KEYS_RETIRED": "",
-}
 
 scenario_param = pytest.mark.parametrize("scenario", SCENARIOS)
 
@@ -82,32 +78,6 @@ def pod_specs(r: Rendered) -> list[tuple[str, dict[str, Any]]]:
         elif d["kind"] == "Pod":
             out.append((name, d["spec"]))
     return out
-
-
-def container(deployment: dict[str, Any]) -> dict[str, Any]:
-    containers = deployment["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1
-    return containers[0]
-
-
-def pod_env(r: Rendered, deployment: dict[str, Any]) -> dict[str, str]:
-    """The environment the container would get (ConfigMaps resolved, Secrets faked)."""
-    c = container(deployment)
-    env: dict[str, str] = {}
-    for source in c.get("envFrom", []):
-        cm = r.get("ConfigMap", source["configMapRef"]["name"])
-        env.update(cm["data"])
-    for item in c.get("env", []):
-        if "value" in item:
-            env[item["name"]] = item["value"]
-            continue
-        ref = item["valueFrom"]
-        if "fieldRef" in ref:
-            assert ref["fieldRef"]["fieldPath"] == "metadata.name"
-            env[item["name"]] = "smoltbot-pod-0"
-        else:
-            env[item["name"]] = FAKE_SECRETS[ref["secretKeyRef"]["key"]]
-    return env
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -517,6 +487,8 @@ def test_given_secrets_are_used_verbatim(scenarios):
     assert data["REDIS_URL"] == given["redis"]["url"]
     assert data["DATABASE_URL"] == given["postgresql"]["url"]
     assert "POSTGRES_PASSWORD" not in data
+    analyzer = scenario_values("external-services")["verifier"]["analyzer"]
+    assert data["SMOLTBOT_ANALYZER_API_KEY"] == analyzer["apiKey"]
 
 
 def test_existing_secret_replaces_the_chart_secret(scenarios):
@@ -530,6 +502,13 @@ def test_existing_secret_replaces_the_chart_secret(scenarios):
         if "secretKeyRef" in item.get("valueFrom", {})
     }
     assert refs == {"smoltbot-credentials"}
+    # The verifier's analysis key too, under the name that Secret gives it.
+    (key,) = [
+        item["valueFrom"]["secretKeyRef"]["key"]
+        for item in r.deployments()["verifier"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        if item["name"] == "SMOLTBOT_ANALYZER_API_KEY"
+    ]
+    assert key == "ANTHROPIC_API_KEY"
 
 
 def test_checksums_roll_exactly_the_pods_whose_config_changed(render, scenarios):
@@ -588,10 +567,6 @@ def admits(rule: dict[str, Any], labels: dict[str, str]) -> bool:
     return False
 
 
-def egress_ports(policy: dict[str, Any]) -> set[int | str]:
-    return {p["port"] for rule in policy["spec"].get("egress", []) for p in rule.get("ports", [])}
-
-
 @scenario_param
 def test_network_policies(scenarios, scenario):
     r = scenarios[scenario]
@@ -631,10 +606,15 @@ def test_network_policies(scenarios, scenario):
             assert "from" not in ingress, f"{svc}: agents and the ingress controller reach it"
         for test_pod in r.of_kind("Pod"):  # `helm test` must still get through
             assert admits(ingress, test_pod["metadata"]["labels"]), svc
-        ports = egress_ports(own[0])
-        assert {53, redis_port} <= ports, svc
-        assert (pg_port in ports) == (svc in {"persister", "api"}), svc
-        assert (443 in ports) == (svc in {"gateway", "notifier"}), svc
+        # Egress: exactly DNS, Redis, and what the service calls (no extraEgress in the scenarios).
+        wanted = {53, redis_port}
+        if svc in {"persister", "api"}:
+            wanted.add(pg_port)
+        if svc in {"gateway", "notifier"}:
+            wanted.add(443)
+        if svc == "verifier" and (port := analyzer_port(values_of(scenario, svc))):
+            wanted.add(port)
+        assert egress_ports(own[0]) == wanted, svc
     # Every pod of the release is covered by the default deny.
     for d in r.docs:
         if d["kind"] in ("Deployment", "StatefulSet", "Job"):

@@ -80,6 +80,44 @@ SCHEMA_REJECTS = [
         "/global/config/SMOLTBOT_BUS_MAX_BYTES",
     ),
     ({"global": {"config": {"SMOLTBOT_EVENT_KEY": "x"}}}, "smoltbot", "/global/config"),
+    # The analysis settings come from `verifier.analyzer`; its key never goes in a ConfigMap.
+    (
+        {"verifier": {"config": {"SMOLTBOT_ANALYZER_BACKEND": "anthropic"}}},
+        "verifier",
+        "/config",
+    ),
+    (
+        {"verifier": {"config": {"SMOLTBOT_ANALYZER_BASE_URL": "https://llm.example.com"}}},
+        "verifier",
+        "/config",
+    ),
+    ({"verifier": {"config": {"SMOLTBOT_ANALYZER_API_KEY": "sk-x"}}}, "verifier", "/config"),
+    ({"verifier": {"config": {"ANTHROPIC_API_KEY": "sk-ant-x"}}}, "verifier", "/config"),
+    (
+        {"verifier": {"analyzer": {"backend": "gpt"}}},
+        "verifier",
+        "/analyzer/backend",
+    ),
+    (
+        {"verifier": {"analyzer": {"baseUrl": "ftp://llm.example.com"}}},
+        "verifier",
+        "/analyzer/baseUrl",
+    ),
+    (
+        {"verifier": {"analyzer": {"apiKey": "sk-ant-key\n"}}},
+        "verifier",
+        "/analyzer/apiKey",
+    ),
+    (
+        {"verifier": {"analyzer": {"existingSecretKey": "no spaces"}}},
+        "verifier",
+        "/analyzer/existingSecretKey",
+    ),
+    (
+        {"verifier": {"networkPolicy": {"analyzerEgress": "10.0.0.0/8"}}},
+        "verifier",
+        "/networkPolicy/analyzerEgress",
+    ),
 ]
 
 

@@ -36,8 +36,10 @@ def chart_values(service: str) -> dict[str, Any]:
 
 
 def env_example() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines())
-    return {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("#")}
+    """Every ``VAR=value`` of .env.example, those written commented out (``# VAR=``) included."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    pairs = (line.removeprefix("# ").split("=", 1) for line in lines)
+    return {k: v for k, v in (p for p in pairs if len(p) == 2) if k.isupper() and " " not in k}
 
 
 def port_field(service: str) -> tuple[str, int]:

@@ -7,7 +7,8 @@ Ingress: the service's one port (it serves traffic, probes and /metrics). The HT
 workers only from `global.networkPolicy.metricsFrom` (default: any pod in the cluster). Once
 narrowed, Prometheus (`metricsFrom`) and the release's `helm test` pod stay allowed.
 Egress: DNS; Redis; PostgreSQL for persister and api; 443 for the gateway (providers) and the
-notifier (webhooks); `networkPolicy.extraEgress` for anything else (e.g. an upstream on port 80).
+notifier (webhooks); the rules the service's facts list under `egress` (the verifier's analysis
+server); `networkPolicy.extraEgress` for anything else (e.g. an upstream on port 80).
 */}}
 {{- define "smoltbot-lib.networkpolicy" -}}
 {{- $np := dig "networkPolicy" dict .Values.global -}}
@@ -61,6 +62,9 @@ spec:
       to:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+    {{- end }}
+    {{- with $f.egress }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
     {{- with $own.extraEgress }}
     {{- toYaml . | nindent 4 }}

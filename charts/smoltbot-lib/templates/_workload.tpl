@@ -10,6 +10,13 @@ one-line includes of these; what differs between services comes from "<chart nam
   https:     true when the service calls out on 443 (providers, webhooks)
   spool:     true when the service keeps an on-disk spool (SMOLTBOT_SPOOL_DIR)
   group, streams: the consumer group and the streams it reads (stream workers: KEDA triggers)
+
+and, only when the service's values call for them:
+
+  configEnv:  {VARIABLE: value} the chart sets from dedicated values (not `config`)
+  secretRefs: [{env, secret, key}] variables read from a Secret other than by their own name
+  secretInputs: a digest of those values, so checksum/secret rolls the pods when they change
+  egress:     NetworkPolicy egress rules beyond DNS, Redis, PostgreSQL and 443
 */}}
 
 {{- define "smoltbot-lib.facts" -}}
@@ -19,7 +26,7 @@ one-line includes of these; what differs between services comes from "<chart nam
 {{/*
 smoltbot-lib.configData: the service's non-secret environment. `global.config` (shared
 variables), then the service's `config`, then what the chart itself decides (the port the
-container listens on, the spool directory on its volume).
+container listens on, the spool directory on its volume, the facts' `configEnv`).
 */}}
 {{- define "smoltbot-lib.configData" -}}
 {{- $f := include "smoltbot-lib.facts" . | fromYaml -}}
@@ -28,6 +35,7 @@ container listens on, the spool directory on its volume).
 {{- range $k, $v := (.Values.config | default dict) }}{{ $_ := set $data $k (include "smoltbot-lib.envValue" $v) }}{{ end -}}
 {{- $_ := set $data $f.portVar (toString .Values.port) -}}
 {{- if $f.spool }}{{ $_ := set $data "SMOLTBOT_SPOOL_DIR" .Values.spool.path }}{{ end -}}
+{{- range $k, $v := ($f.configEnv | default dict) }}{{ $_ := set $data $k (toString $v) }}{{ end -}}
 {{- toYaml $data -}}
 {{- end -}}
 
@@ -56,11 +64,15 @@ data:
 {{/*
 smoltbot-lib.secretChecksum: changes when anything the chart-managed Secret is built from changes
 (generated values are kept across upgrades, so they do not roll pods). With an existing Secret
-only its name is known: roll pods yourself (or with a reloader) after editing it.
+only its name is known: roll pods yourself (or with a reloader) after editing it. The facts'
+`secretInputs` (a service's own secret values) count only for that service.
 */}}
 {{- define "smoltbot-lib.secretChecksum" -}}
 {{- $g := .Values.global -}}
-{{- toJson (dict "secrets" (dig "secrets" dict $g) "redis" (dig "redis" dict $g) "postgresql" (dig "postgresql" dict $g)) | sha256sum -}}
+{{- $f := include "smoltbot-lib.facts" . | fromYaml -}}
+{{- $in := dict "secrets" (dig "secrets" dict $g) "redis" (dig "redis" dict $g) "postgresql" (dig "postgresql" dict $g) -}}
+{{- with $f.secretInputs }}{{ $_ := set $in "own" . }}{{ end -}}
+{{- toJson $in | sha256sum -}}
 {{- end -}}
 
 {{- define "smoltbot-lib.probe" -}}
@@ -147,6 +159,13 @@ spec:
                   name: {{ $secret }}
                   key: {{ . }}
                   optional: true
+            {{- end }}
+            {{- range $f.secretRefs }}
+            - name: {{ .env }}
+              valueFrom:
+                secretKeyRef:
+                  name: {{ .secret | quote }}
+                  key: {{ .key | quote }}
             {{- end }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}

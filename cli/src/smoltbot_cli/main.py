@@ -13,8 +13,10 @@ import redis.exceptions
 from smoltbot_config import DEFAULT_REDIS_URL
 from smoltbot_logging import configure
 
+from smoltbot_cli.agents import agent_group
 from smoltbot_cli.dlq import dlq_group
 from smoltbot_cli.migrate import migrate_command
+from smoltbot_cli.protocol_tools import aap_group, aip_group
 from smoltbot_cli.replay import replay_group
 from smoltbot_cli.streams import streams_command, trim_command
 from smoltbot_cli.supervisor import SERVICES, build_children, default_environ, run_supervisor
@@ -124,6 +126,9 @@ cli.add_command(streams_command, "streams")
 cli.add_command(trim_command, "trim")
 cli.add_command(dlq_group, "dlq")
 cli.add_command(replay_group, "replay")
+cli.add_command(agent_group, "agent")
+cli.add_command(aap_group, "aap")
+cli.add_command(aip_group, "aip")
 
 
 def main() -> None:

@@ -236,6 +236,62 @@ class Checkpoint(CheckpointCore, frozen=True, kw_only=True):
     analyzer_verdict: Verdict | None = None
 
 
+DriftSource = Literal["aap", "aip"]
+DriftSeverity = Literal["low", "medium", "high"]
+
+
+class DriftAlert(msgspec.Struct, frozen=True, kw_only=True, tag="drift_alert", tag_field="kind"):
+    """A fact on ``verdict.v1``: a drift streak reached its alerting length at this exchange.
+
+    One alert per streak: ``alert_id`` is derived from the agent and the streak's first
+    checkpoint (``ids.drift_alert_id``), so a replay carries the same id. ``source`` ``aap``:
+    behavioural drift of the AP-Traces from the card (``aap.detect_drift``); ``aip``: consecutive
+    non-clear integrity checkpoints in one session (``aip.detect_integrity_drift``).
+    """
+
+    alert_id: str
+    source: DriftSource
+    agent_id: str
+    card_id: str
+    session_id: str | None = None
+    alert_type: str
+    """AAP: the drift direction (``value_drift``...); AIP: ``aip:<direction>``."""
+    severity: DriftSeverity
+    description: str
+    streak_start: str
+    """The first checkpoint id (AIP) or trace id (AAP) of the streak."""
+    streak_ids: list[str] = msgspec.field(default_factory=list)
+    """The streak: checkpoint ids (AIP) or trace ids (AAP), oldest first."""
+    detected_at: datetime
+    """The completion time of the exchange that completed the streak (never "now")."""
+    data: JSONObject = msgspec.field(default_factory=dict)
+
+
+class Containment(msgspec.Struct, frozen=True, kw_only=True, tag="containment", tag_field="kind"):
+    """A fact on ``verdict.v1``: this exchange made the agent's consecutive boundary violations
+    reach its ``auto_containment_threshold``, so the verifier paused the agent (``cfg:{agent}``).
+
+    ``containment_id`` is derived from the agent and the streak's first checkpoint
+    (``ids.containment_id``): one containment per streak, whatever the deliveries.
+    """
+
+    containment_id: str
+    agent_id: str
+    action: Literal["auto_pause"] = "auto_pause"
+    actor: Literal["system"] = "system"
+    new_status: Literal["paused", "killed"] = "paused"
+    reason: str
+    checkpoint_id: str
+    streak_start: str
+    consecutive_violations: int
+    threshold: int
+    decided_at: datetime
+    """The completion time of the exchange that reached the threshold (never "now")."""
+
+
+Fact = DriftAlert | Containment
+
+
 class VerdictV1(msgspec.Struct, frozen=True, kw_only=True, tag="verdict.v1", tag_field="type"):
     """Verifier -> persister/notifier: everything the verifier decided about one exchange."""
 
@@ -244,6 +300,9 @@ class VerdictV1(msgspec.Struct, frozen=True, kw_only=True, tag="verdict.v1", tag
     trace: APTrace | None = None
     verification: Verification | None = None
     checkpoint: Checkpoint | None = None
+    facts: list[Fact] = msgspec.field(default_factory=list)
+    """What this exchange decided beyond its checkpoint (drift alerts, containment), each with a
+    derived id. Empty for most exchanges; absent in events from before the field existed."""
 
 
 class AgentV1(msgspec.Struct, frozen=True, kw_only=True, tag="agent.v1", tag_field="type"):

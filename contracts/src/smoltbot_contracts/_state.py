@@ -33,6 +33,9 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
     nudge_threshold: int = 3
     """``threshold`` strategy: a boundary violation becomes a nudge once the session has had
     this many of them (this one included)."""
+    auto_containment_threshold: int = 5
+    """Agents in ``nudge``/``enforce`` mode are paused by the verifier after this many
+    consecutive (non-synthetic) boundary violations; 0 turns auto-containment off."""
 
 
 class ConscienceValue(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,13 +44,36 @@ class ConscienceValue(msgspec.Struct, frozen=True, kw_only=True):
     id: str | None = None
 
 
+ConscienceMode = Literal["augment", "replace"]
+
+
 class CardRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """``card:{agent}``: the active merged alignment card (AAP JSON) plus conscience values."""
+    """``card:{agent}``: the agent's active alignment card (AAP JSON, legacy or unified shape),
+    its conscience values, and the org-level layers the api resolved for this agent.
+
+    The record keeps the layers apart and readers merge them at resolution
+    (``smoltbot_analysis.cards.resolve_record``; protocols.md §1.3, §4.2), so one stored card
+    always shows where each rule came from and an org change is one rewrite of the org fields:
+
+    * ``card`` / ``card_id``: the agent's own card (the persister seeds the default card).
+    * ``conscience_values``: the agent's own conscience values; None or empty = none of its own.
+    * ``org_template``: the org card template, written only while the org has the template
+      enabled and the agent is not exempt (``org_card_exempt``); None = no template applies.
+    * ``org_conscience_values``: the org's custom conscience values, written only while the org
+      has them enabled; None = the org has none (the agent's own, else the AIP defaults, apply).
+    * ``conscience_mode``: how org values combine with the AIP defaults: ``augment`` (defaults
+      then org values) or ``replace`` (org values only). The agent's own are appended either way.
+
+    Records written before these fields existed decode with the defaults (no org layers).
+    """
 
     card_id: str
     card: JSONObject
     conscience_values: list[ConscienceValue] | None = None
     version: int = 0
+    org_template: JSONObject | None = None
+    org_conscience_values: list[ConscienceValue] | None = None
+    conscience_mode: ConscienceMode = "augment"
 
 
 class Nudge(msgspec.Struct, frozen=True, kw_only=True):

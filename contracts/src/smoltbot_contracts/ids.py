@@ -71,6 +71,18 @@ def nudge_id(exchange_id: str) -> str:
     return f"nudge-{derived_uuid('nudge', exchange_id)}"
 
 
+def drift_alert_id(source: str, agent: str, streak_start: str) -> str:
+    """One drift alert per streak: ``ida-`` (AIP) or ``drift-`` (AAP) + uuid5 of the agent and
+    the streak's first checkpoint or trace id."""
+    prefix = "ida-" if source == "aip" else "drift-"
+    return f"{prefix}{_uuid5(f'drift:{source}:{agent}:{streak_start}')}"
+
+
+def containment_id(agent: str, streak_start: str) -> str:
+    """One auto-containment per violation streak: ``ctl-`` + uuid5 of agent and streak start."""
+    return f"ctl-{_uuid5(f'containment:{agent}:{streak_start}')}"
+
+
 def agent_hash(api_key: str, name: str | None = None) -> str:
     """First 16 hex of SHA-256 of the provider key (named agents: key + NUL + name)."""
     material = api_key if name is None else f"{api_key}\x00{name}"

@@ -48,9 +48,17 @@ def nudges_pending_key(prefix: str, agent: str) -> str:
 
 
 def nudge_session_key(prefix: str, agent: str, session: str) -> str:
-    """Set of one session's boundary-violation checkpoint ids (the ``threshold`` strategy)."""
+    """Sorted set of one session's boundary-violation checkpoint ids scored by completion time
+    (the ``threshold`` strategy)."""
     return f"{prefix}nudges:{{{agent}}}:session:{session}"
 
 
 def runtime_key(prefix: str, agent: str) -> str:
+    """Hash of the agent's recent checkpoint entries (checkpoint id -> entry JSON), written by
+    the verifier only (architecture §4)."""
     return f"{prefix}rt:{{{agent}}}"
+
+
+def runtime_order_key(prefix: str, agent: str) -> str:
+    """Sorted set indexing ``rt:{agent}``: checkpoint ids scored by completion time (ms)."""
+    return f"{prefix}rt:{{{agent}}}:order"

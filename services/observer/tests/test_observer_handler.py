@@ -233,3 +233,16 @@ async def test_card_source_errors_propagate_for_retry() -> None:
     handler = ObserverHandler(CardCache(Down()))
     with pytest.raises(ConnectionError):
         await handler([_delivery(make_exchange(THINKING_BODY))])
+
+
+async def test_the_org_template_is_merged_into_the_card_the_observer_uses() -> None:
+    """The decision analysis sees the org's bounded actions too (protocols.md §1.3)."""
+    record = msgspec.structs.replace(
+        STORED_CARD,
+        org_template={"autonomy_envelope": {"bounded_actions": ["search_docs"]}},
+    )
+    cache = CardCache(FakeCards({AGENT: msgspec.msgpack.encode(record)}))
+    resolved = await cache.resolve(AGENT, COMPLETED_AT)
+    assert resolved.card_id == "ac-custom"
+    assert resolved.card["autonomy_envelope"]["bounded_actions"] == ["search_docs", "get_weather"]
+    assert STORED_CARD.card["autonomy_envelope"]["bounded_actions"] == ["get_weather"]

@@ -52,7 +52,11 @@ async def test_worker_turns_exchanges_into_traces(prefix: str, redis: Redis) -> 
 
     async with (
         WorkerRuntime("observer", settings, port=settings.port) as rt,
-        consuming(rt, consumer_config(settings), build_handler(rt.redis, settings)),
+        consuming(
+            rt,
+            consumer_config(settings).lanes(rt.consumer_name),
+            build_handler(rt.redis, settings),
+        ),
     ):
         traces = await wait_for_entries(redis, stream_key(prefix, "traces"), 2)
         priority = await wait_for_entries(redis, stream_key(prefix, "traces:priority"), 1)

@@ -275,3 +275,24 @@ async def test_config_store_reads_a_batch_in_one_go(redis: Redis, prefix: str) -
     got = await ConfigStore(redis, prefix).fetch(["smolt-a", "smolt-b", "smolt-a"])
     assert got == {"smolt-a": AgentConfig(enforcement_mode="enforce"), "smolt-b": AgentConfig()}
     assert await ConfigStore(redis, prefix).fetch([]) == {}
+
+
+async def test_threshold_replay_of_early_violations_decides_as_the_first_time(
+    redis: Redis, prefix: str
+) -> None:
+    await set_config(
+        redis, prefix, enforcement_mode="nudge", nudge_strategy="threshold", nudge_threshold=3
+    )
+    writer = NudgeWriter(redis, prefix, clock=lambda: NOW_MS / 1000)
+    batch = []
+    for i in range(4):
+        v = verdict(f"0190f0e0-0000-7000-8000-0000000001a{i}")
+        at = COMPLETED + timedelta(seconds=i)
+        batch.append(
+            msgspec.structs.replace(v, meta=msgspec.structs.replace(v.meta, completed_at=at))
+        )
+    written = [n.exchange_id for n in await writer.write(batch)]
+    assert written == [batch[2].meta.exchange_id, batch[3].meta.exchange_id]
+    # Replayed: the first two now find all four in the session, yet stay below the threshold.
+    assert await writer.write(batch) == []
+    assert len(await records(redis, prefix)) == 2

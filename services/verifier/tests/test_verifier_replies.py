@@ -91,7 +91,7 @@ async def test_the_committed_reply_stream_expires_and_is_capped(prefix: str, red
         WorkerRuntime("verifier", settings, port=settings.port, host="127.0.0.1") as rt,
         consuming(
             rt,
-            consumer_config(settings),
+            consumer_config(settings).lanes(rt.consumer_name),
             build_handler(rt.redis, rt.prefix, settings, RulesIntegrityAnalyzer()),
         ),
     ):
@@ -103,3 +103,50 @@ async def test_the_committed_reply_stream_expires_and_is_capped(prefix: str, red
     assert reply.checkpoint.verdict == "boundary_violation"
     ttl = await redis.ttl(stream_key(prefix, "replies:gw-9"))
     assert 0 < ttl <= REPLY_TTL_S
+
+
+class SlowOnBulk:
+    """Rules analysis, but 2 s for thinking marked SLOW: a slow LLM on the bulk traces."""
+
+    backend = "rules"
+    model = "rules-slow"
+
+    def __init__(self) -> None:
+        self.rules = RulesIntegrityAnalyzer()
+        self.slow_started = asyncio.Event()
+
+    async def analyze(self, request: AnalysisRequest) -> AnalysisResult:
+        if "SLOW" in request.thinking:
+            self.slow_started.set()
+            await asyncio.sleep(2)
+        return await self.rules.analyze(request)
+
+
+async def test_a_waiting_trace_is_not_held_behind_a_slow_batch(prefix: str, redis: Redis) -> None:
+    """Three slow analyses in hand on ``traces``: the priority trace is answered meanwhile."""
+    settings = VerifierSettings(
+        redis_url=REDIS_URL, stream_prefix=prefix, consumer_name="verifier-lanes", port=free_port()
+    )
+    analyzer = SlowOnBulk()
+    slow_thinking = "SLOW " + "I will summarise the quarterly report for the user carefully. " * 3
+    for i in range(3):
+        bulk = trace_event(f"0190f0e0-0000-7000-8000-00000000b00{i}", thinking=slow_thinking)
+        await redis.xadd(stream_key(prefix, "traces"), to_fields(bulk))  # type: ignore[arg-type]
+    waiting = trace_event(
+        "0190f0e0-0000-7000-8000-00000000b0a0", reply_to="replies:gw-lanes", thinking=VIOLATING
+    )
+    async with (
+        WorkerRuntime("verifier", settings, port=settings.port, host="127.0.0.1") as rt,
+        consuming(
+            rt,
+            consumer_config(settings).lanes(rt.consumer_name),
+            build_handler(rt.redis, rt.prefix, settings, analyzer),  # type: ignore[arg-type]
+        ),
+    ):
+        await asyncio.wait_for(analyzer.slow_started.wait(), 10)
+        await redis.xadd(stream_key(prefix, "traces:priority"), to_fields(waiting))  # type: ignore[arg-type]
+        async with asyncio.timeout(1.5):  # the bulk batch in hand needs 6 s
+            (entry,) = await wait_for_entries(redis, stream_key(prefix, "replies:gw-lanes"), 1)
+    reply = decode_fields(entry[1])
+    assert isinstance(reply, VerdictV1)
+    assert reply.meta.exchange_id == waiting.meta.exchange_id

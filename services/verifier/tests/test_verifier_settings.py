@@ -22,16 +22,16 @@ def test_min_idle_below_three_timeouts_names_both_variables() -> None:
     }
 
 
-def test_planned_backend_is_bad_configuration_not_a_crash() -> None:
+def test_llm_backend_without_its_key_is_bad_configuration_not_a_crash() -> None:
     with pytest.raises(SettingsError) as info:
         load_settings(
             VerifierSettings,
             {"SMOLTBOT_ANALYZER_BACKEND": "anthropic", "SMOLTBOT_BUS_MIN_IDLE_MS": "1000"},
         )
     problems = info.value.problems
-    assert set(problems) == {"SMOLTBOT_ANALYZER_BACKEND", "SMOLTBOT_BUS_MIN_IDLE_MS"}
-    assert problems["SMOLTBOT_ANALYZER_BACKEND"] == (
-        "anthropic is not implemented yet (available: rules)"
+    assert set(problems) == {"SMOLTBOT_ANALYZER_API_KEY", "SMOLTBOT_BUS_MIN_IDLE_MS"}
+    assert problems["SMOLTBOT_ANALYZER_API_KEY"] == (
+        "required for the anthropic backend (or ANTHROPIC_API_KEY)"
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 import msgspec
@@ -71,7 +71,7 @@ class WorkerRuntime:
         self.redis = redis_client(settings.redis_url)
         self._probes = ProbeServer(self.health, host, port)
         self._stop = asyncio.Event()
-        self.consumer: Consumer | None = None
+        self.consumers: list[Consumer] = []
 
     async def __aenter__(self) -> WorkerRuntime:
         await self._probes.start()
@@ -104,8 +104,8 @@ class WorkerRuntime:
             log.info("shutdown requested; draining")
         self._stop.set()
         self.health.mark_draining()
-        if self.consumer is not None:
-            self.consumer.stop()
+        for consumer in self.consumers:
+            consumer.stop()
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -143,42 +143,72 @@ class WorkerRuntime:
             max_bytes=s.bus_max_bytes,
         )
 
+    @property
+    def consumer(self) -> Consumer | None:
+        """The first consumer started (the only one of most services)."""
+        return self.consumers[0] if self.consumers else None
+
     async def run_consumer(self, config: ConsumerConfig, handler: Handler) -> None:
         """Consume until a stop signal, then return after the in-flight batch is acked.
 
         If the batch in hand takes longer than ``drain_timeout_s`` after the signal, it is
         abandoned unacked; another consumer claims it once it has been idle ``min_idle_ms``.
         """
+        await self.run_consumers([(config, handler)])
+
+    async def run_consumers(self, lanes: Sequence[tuple[ConsumerConfig, Handler]]) -> None:
+        """:meth:`run_consumer` for several consumers side by side in this process, e.g. a lane
+        of its own for a priority stream, so that entries someone waits for are never held
+        behind a slow batch of the bulk stream. Each lane needs its own ``consumer_name``
+        (beyond the first); a crash of one lane stops the others and is raised."""
         if self._stop.is_set():
             return
-        config = self.tuned(config)
-        self.consumer = Consumer(
-            self.redis,
-            self.prefix,
-            config,
-            handler,
-            consumer_name=config.consumer_name or self.consumer_name,
-            health=self.health,
-            cipher=self.cipher,
-        )
-        await retry_until(
-            self.consumer.reader.ensure_groups,
-            retry_on=_REDIS_DOWN,
-            backoff=Backoff(0.2, 5.0),
-            stop=self._stop,
-            on_retry=_warn("cannot create consumer groups yet"),
-        )
+        started: list[Consumer] = []
+        for wanted, handler in lanes:
+            config = self.tuned(wanted)
+            consumer = Consumer(
+                self.redis,
+                self.prefix,
+                config,
+                handler,
+                consumer_name=config.consumer_name or self.consumer_name,
+                health=self.health,
+                cipher=self.cipher,
+            )
+            await retry_until(
+                consumer.reader.ensure_groups,
+                retry_on=_REDIS_DOWN,
+                backoff=Backoff(0.2, 5.0),
+                stop=self._stop,
+                on_retry=_warn("cannot create consumer groups yet"),
+            )
+            started.append(consumer)
+            log.info(
+                "consuming",
+                extra={
+                    "group": config.group,
+                    "consumer": consumer.name,
+                    "streams": list(config.streams),
+                },
+            )
+        self.consumers = started
+        if self._stop.is_set():
+            return
         self.health.mark_started()
-        log.info(
-            "consuming",
-            extra={
-                "group": config.group,
-                "consumer": self.consumer.name,
-                "streams": list(config.streams),
-            },
-        )
-        consume = asyncio.create_task(self.consumer.run(), name="consume")
-        await _until_drained(consume, self._stop, self.settings.drain_timeout_s)
+        timeout_s = self.settings.drain_timeout_s
+
+        async def lane(consumer: Consumer) -> None:
+            task = asyncio.create_task(consumer.run(), name=f"consume:{consumer.name}")
+            try:
+                await _until_drained(task, self._stop, timeout_s)
+            except Exception:
+                self.request_stop()  # one lane crashed: the others drain and stop too
+                raise
+
+        results = await asyncio.gather(*(lane(c) for c in self.consumers), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 async def _until_drained(task: asyncio.Task[None], stop: asyncio.Event, timeout_s: float) -> None:

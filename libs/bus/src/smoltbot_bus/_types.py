@@ -46,7 +46,8 @@ Handler = Callable[[Sequence[Delivery]], Awaitable[Sequence[Output]]]
 class ConsumerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """How one service consumes its streams as one consumer group.
 
-    ``streams`` are logical names; names ending in ``:priority`` are read first, without blocking.
+    ``streams`` are logical names; names ending in ``:priority`` are read first, without blocking
+    (or by a consumer of their own: :meth:`lanes`).
     ``min_idle_ms`` must exceed the slowest legitimate handling (3x the handler timeout), or
     two consumers would work on the same entry.
     """
@@ -67,3 +68,22 @@ class ConsumerConfig(msgspec.Struct, frozen=True, kw_only=True):
     dlq_retention_s: int = 7 * 24 * 3600
     stale_group_s: int = 30 * 60
     max_bytes: int | None = None
+
+    def lanes(self, consumer_name: str, *, priority_batch_size: int = 8) -> list[ConsumerConfig]:
+        """This config as lanes for :meth:`WorkerRuntime.run_consumers`: the ``:priority``
+        streams get a consumer of their own (``<consumer_name>:priority``, small batches), so an
+        entry someone waits for is never held behind a slow batch of the others. A config
+        with only one kind of stream is one lane."""
+        priority = [s for s in self.streams if s.endswith(":priority")]
+        rest = [s for s in self.streams if not s.endswith(":priority")]
+        if not priority or not rest:
+            return [self]
+        return [
+            msgspec.structs.replace(self, streams=rest),
+            msgspec.structs.replace(
+                self,
+                streams=priority,
+                batch_size=min(priority_batch_size, self.batch_size),
+                consumer_name=f"{consumer_name}:priority",
+            ),
+        ]

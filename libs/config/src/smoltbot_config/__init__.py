@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
 __all__ = [
     "CONFIG_ERROR_EXIT",
     "DEFAULT_REDIS_URL",
+    "AnalyzerBackend",
+    "AnalyzerSettings",
     "BatchSize",
     "BusSettings",
     "CommonSettings",
@@ -176,6 +178,57 @@ class BusSettings(ServiceSettings, frozen=True, kw_only=True):
     stuck_after_s: PositiveFloat = msgspec.field(default=300.0, name="SMOLTBOT_STUCK_AFTER_S")
     # SIGTERM: how long a worker may take to finish and ack the batch in hand.
     drain_timeout_s: PositiveFloat = msgspec.field(default=25.0, name="SMOLTBOT_DRAIN_TIMEOUT_S")
+
+
+AnalyzerBackend = Literal["rules", "anthropic", "openai", "hybrid"]
+
+
+class AnalyzerSettings(BusSettings, frozen=True, kw_only=True):
+    """The analysis LLM, shared by every service that asks one (the verifier's conscience
+    analysis, the observer's decision analysis): one set of ``SMOLTBOT_ANALYZER_*`` variables.
+
+    Which backend needs what is the analysis library's rule, not this one's: a service checks
+    its fields with :meth:`analyzer_problems` in its ``__post_init__``. Keys never appear in the
+    ``repr``.
+    """
+
+    analyzer_backend: AnalyzerBackend = msgspec.field(
+        default="rules", name="SMOLTBOT_ANALYZER_BACKEND"
+    )
+    # LLM backends: the analysis server's root URL (anthropic: https://api.anthropic.com).
+    analyzer_base_url: str = msgspec.field(default="", name="SMOLTBOT_ANALYZER_BASE_URL")
+    # LLM backends: the analysis server's key (a secret; never logged).
+    analyzer_api_key: str = msgspec.field(default="", name="SMOLTBOT_ANALYZER_API_KEY")
+    # The anthropic backend's key when SMOLTBOT_ANALYZER_API_KEY is empty.
+    anthropic_api_key: str = msgspec.field(default="", name="ANTHROPIC_API_KEY")
+    # LLM backends: the model (anthropic: claude-haiku-4-5-20251001).
+    analyzer_model: str = msgspec.field(default="", name="SMOLTBOT_ANALYZER_MODEL")
+
+    def __repr__(self) -> str:  # the default repr would show the keys
+        return f"{type(self).__name__}(analyzer_backend={self.analyzer_backend!r}, ...)"
+
+    @property
+    def analyzer_key(self) -> str:
+        """The analysis key: ``SMOLTBOT_ANALYZER_API_KEY``, else (anthropic only)
+        ``ANTHROPIC_API_KEY``."""
+        if self.analyzer_api_key:
+            return self.analyzer_api_key
+        return self.anthropic_api_key if self.analyzer_backend == "anthropic" else ""
+
+    def analyzer_problems(
+        self, check: Callable[..., Mapping[str, str]], backend: str | None = None
+    ) -> dict[str, str]:
+        """``{field: reason}`` for :class:`SettingsCheckError`, from ``check(backend, *,
+        base_url, api_key, model)`` returning ``{variable: reason}`` (the analysis library's
+        ``backend_problems``). ``backend`` defaults to the configured one."""
+        names = {var: field for field, var in env_names(type(self)).items()}
+        found = check(
+            self.analyzer_backend if backend is None else backend,
+            base_url=self.analyzer_base_url,
+            api_key=self.analyzer_key,
+            model=self.analyzer_model,
+        )
+        return {names.get(var, var): why for var, why in found.items()}
 
 
 # Every shared variable: what the bus runtime and the operator commands are handed.

@@ -25,6 +25,8 @@ __all__ = [
 #: Every table the migrations create for the bus's events (all but the runner's own
 #: ``schema_migrations``); a test in ``libs/testing/tests`` keeps this in step with the migrations.
 BUS_TABLES = (
+    "drift_alerts",
+    "agent_containment_log",
     "verifications",
     "traces",
     "integrity_checkpoints",

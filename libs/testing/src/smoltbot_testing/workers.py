@@ -4,7 +4,7 @@ run as an OS process; and what it left unacked."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import redis.asyncio
@@ -21,11 +21,13 @@ __all__ = ["consuming", "first_output", "unacked"]
 
 @asynccontextmanager
 async def consuming(
-    rt: WorkerRuntime, config: ConsumerConfig, handler: Handler
+    rt: WorkerRuntime, config: ConsumerConfig | Sequence[ConsumerConfig], handler: Handler
 ) -> AsyncIterator[None]:
-    """``rt`` runs one consumer of ``handler`` for the block; then it is asked to stop and is
-    waited for (10 s) while it finishes the batch in hand."""
-    task = asyncio.create_task(rt.run_consumer(config, handler))
+    """``rt`` runs one consumer of ``handler`` (or one per config: a service's lanes) for the
+    block; then it is asked to stop and is waited for (10 s) while it finishes the batch in
+    hand."""
+    configs = [config] if isinstance(config, ConsumerConfig) else list(config)
+    task = asyncio.create_task(rt.run_consumers([(c, handler) for c in configs]))
     try:
         yield
     finally:

@@ -1,8 +1,10 @@
 """Decision analysis: what the agent chose, from thinking, tool calls and the user query.
 
-Behind the :class:`DecisionAnalyzer` seam so an LLM backend (architecture §6) can replace the
-deterministic :class:`RulesDecisionAnalyzer` later. PII rule: an analysis never quotes the
-response text or the thinking; only tool names and the *keys* of their inputs are used.
+Behind the :class:`DecisionAnalyzer` seam: the deterministic :class:`RulesDecisionAnalyzer`
+(``rules``, and the priority lane whatever the backend) or the LLM one of
+:mod:`smoltbot_observer.decision_llm` (``anthropic``, ``openai``; architecture §6). PII rule: the
+analyses built here never quote the response text or the thinking; only tool names and the *keys*
+of their inputs are used.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class AnalysisInput(msgspec.Struct, frozen=True, kw_only=True):
     tool_calls: tuple[ToolCall, ...] = ()
     user_query: str | None = None
     provider: str = "anthropic"
+    # The answer's text (only an LLM backend sees it, as a short excerpt; never put in a trace).
+    response_text: str = ""
 
 
 class Option(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,7 +44,12 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
     values_applied: tuple[str, ...] = ()
     # Bare-identifier escalation conditions the analyzer decided on (LLM backends only).
     content_flags: dict[str, bool] = msgspec.field(default_factory=dict)
+    # The backend that served the exchange: rules, anthropic or openai.
     analyzer: str = "rules"
+    # How it came about: ok (the backend's own analysis), passthrough (nothing to analyse), or
+    # why the fixed fallback was used (an LLM call's outcome: timeout, http_error, invalid,
+    # circuit_open, self_loop; error for anything else).
+    outcome: str = "ok"
 
 
 class DecisionAnalyzer(Protocol):
@@ -78,6 +87,11 @@ def tool_names(calls: Sequence[ToolCall]) -> list[str]:
 
 PASSTHROUGH_ID = "passthrough"
 RESPOND_ID = "respond_directly"
+ANALYZED_ID = "analyzed"
+DIRECT_ID = "direct"
+UNAVAILABLE_REASONING = (
+    "Analysis unavailable: the decision structure of this exchange could not be extracted."
+)
 
 
 def passthrough_analysis(card: JSONObject) -> Analysis:
@@ -87,6 +101,33 @@ def passthrough_analysis(card: JSONObject) -> Analysis:
         selected=PASSTHROUGH_ID,
         reasoning="Plain inference response with no reasoning, tool use or user query to analyse.",
         values_applied=filter_values(["helpfulness"], card),
+        outcome="passthrough",
+    )
+
+
+def direct_analysis(card: JSONObject) -> Analysis:
+    """Something to analyse but nothing to send (no section could be built)."""
+    return Analysis(
+        alternatives=(Option(id=DIRECT_ID, description="Respond directly"),),
+        selected=DIRECT_ID,
+        reasoning="Responded directly; there was no reasoning, tool use or query to analyse.",
+        values_applied=filter_values(["transparency"], card),
+    )
+
+
+def fallback_analysis(
+    inputs: AnalysisInput, card: JSONObject, *, analyzer: str, outcome: str
+) -> Analysis:
+    """The fixed analysis when a backend failed (protocols.md §2.4): tool names at most, never
+    the response text, the thinking or the user query."""
+    names = tool_names(inputs.tool_calls)
+    return Analysis(
+        alternatives=(Option(id=ANALYZED_ID, description="Action taken by the agent"),),
+        selected=ANALYZED_ID,
+        reasoning=f"Used tools: {', '.join(names)}" if names else UNAVAILABLE_REASONING,
+        values_applied=filter_values(["transparency"], card),
+        analyzer=analyzer,
+        outcome=outcome,
     )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
+from smoltbot_analysis.cards import resolve_record
 from smoltbot_contracts import CardRecord
 from smoltbot_contracts.cards import default_card
 from smoltbot_contracts.ids import card_id as default_card_id
@@ -88,7 +89,9 @@ class CardCache:
         """The card to apply: the stored one, else the default card issued at ``issued_at``."""
         record = await self.record(agent_id)
         if record is not None:
-            return ResolvedCard(card_id=record.card_id, card=record.card, is_default=False)
+            # The org template's rules apply to the decision analysis too (protocols.md §1.3).
+            merged = resolve_record(record)
+            return ResolvedCard(card_id=merged.card_id, card=merged.card, is_default=False)
         metrics.DEFAULT_CARDS.inc()
         return ResolvedCard(
             card_id=default_card_id(agent_id),

@@ -83,6 +83,17 @@ def escalation_triggers(card: JSONObject) -> list[JSONObject]:
     return []
 
 
+def flag_conditions(card: JSONObject) -> list[str]:
+    """The card's trigger conditions that are bare identifiers (``^\\w+$``), in order, each once:
+    the content flags a decision analysis is asked to set."""
+    found: list[str] = []
+    for trigger in escalation_triggers(card):
+        condition = trigger.get("condition")
+        if isinstance(condition, str) and _BARE_IDENTIFIER.match(condition.strip()):
+            found.append(condition.strip())
+    return list(dict.fromkeys(found))
+
+
 def evaluate_escalation(card: JSONObject, content_flags: dict[str, bool]) -> TraceEscalation:
     """The first bare-identifier trigger whose content flag is true requires escalation.
 
@@ -156,6 +167,9 @@ def build_trace(
         f"in {duration_ms}ms",
         "analyzer": analysis.analyzer,
     }
+    if analysis.outcome not in ("ok", "passthrough"):
+        # The backend failed and the fixed fallback analysis stands in: say why.
+        metadata["analysis_fallback"] = analysis.outcome
     if exchange.response_truncated:
         metadata["response_truncated"] = True
     if parsed.issues:

@@ -1,6 +1,7 @@
 """SQL of the persister: events -> rows keyed by natural keys, written with ``ON CONFLICT``.
 
-Rows derived from an event are immutable facts (``DO NOTHING``): a redelivered or replayed event
+Rows derived from an event are immutable facts (``DO NOTHING``), the verifier's decided facts
+on ``verdict.v1`` (drift alerts, containment log) included: a redelivered or replayed event
 carries the same derived ids and writes nothing. The one mutable row, ``agents``, only widens
 its seen-interval (``LEAST``/``GREATEST``), so events arriving out of order never regress it.
 """
@@ -17,7 +18,14 @@ from typing import Any
 import msgspec
 from psycopg.types.json import Jsonb
 from redis.asyncio import Redis
-from smoltbot_contracts import AgentV1, CardRecord, ConscienceValue, VerdictV1
+from smoltbot_contracts import (
+    AgentV1,
+    CardRecord,
+    ConscienceValue,
+    Containment,
+    DriftAlert,
+    VerdictV1,
+)
 from smoltbot_contracts.cards import default_card
 from smoltbot_contracts.ids import card_id
 from smoltbot_contracts.streams import card_key
@@ -28,6 +36,8 @@ __all__ = [
     "AGENTS",
     "CARDS",
     "CHECKPOINTS",
+    "CONTAINMENT_LOG",
+    "DRIFT_ALERTS",
     "EXCHANGES",
     "TRACES",
     "VERIFICATIONS",
@@ -177,6 +187,44 @@ CHECKPOINTS = UpsertSpec(
     key=("checkpoint_id",),
 )
 
+DRIFT_ALERTS = UpsertSpec(
+    table="drift_alerts",
+    columns=(
+        "id",
+        "source",
+        "agent_id",
+        "card_id",
+        "session_id",
+        "alert_type",
+        "severity",
+        "description",
+        "streak_start",
+        "streak_ids",
+        "exchange_id",
+        "detected_at",
+        "drift_data",
+    ),
+    key=("id",),
+)
+CONTAINMENT_LOG = UpsertSpec(
+    table="agent_containment_log",
+    columns=(
+        "id",
+        "agent_id",
+        "action",
+        "actor",
+        "reason",
+        "new_status",
+        "checkpoint_id",
+        "exchange_id",
+        "streak_start",
+        "consecutive_violations",
+        "threshold",
+        "decided_at",
+    ),
+    key=("id",),
+)
+
 
 @dataclass
 class _Seen:
@@ -197,6 +245,8 @@ class WritePlan:
     traces: list[tuple[Any, ...]] = field(default_factory=list)
     verifications: list[tuple[Any, ...]] = field(default_factory=list)
     checkpoints: list[tuple[Any, ...]] = field(default_factory=list)
+    drift_alerts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    containments: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def _see(self, agent: str, agent_hash: str, name: str | None, at: datetime) -> None:
         at = _utc(at)
@@ -318,6 +368,49 @@ class WritePlan:
                 )
             )
 
+        for fact in event.facts:
+            self._add_fact(fact, exchange_id)
+
+    def _add_fact(self, fact: DriftAlert | Containment, exchange_id: uuid.UUID) -> None:
+        # Keyed by id: one batch may carry the same fact twice (a redelivery beside the first).
+        if isinstance(fact, DriftAlert):
+            self.drift_alerts.setdefault(
+                fact.alert_id,
+                (
+                    fact.alert_id,
+                    fact.source,
+                    fact.agent_id,
+                    fact.card_id,
+                    fact.session_id,
+                    fact.alert_type,
+                    fact.severity,
+                    fact.description,
+                    fact.streak_start,
+                    _json(fact.streak_ids),
+                    exchange_id,
+                    _utc(fact.detected_at),
+                    _json(fact.data),
+                ),
+            )
+        else:
+            self.containments.setdefault(
+                fact.containment_id,
+                (
+                    fact.containment_id,
+                    fact.agent_id,
+                    fact.action,
+                    fact.actor,
+                    fact.reason,
+                    fact.new_status,
+                    fact.checkpoint_id,
+                    exchange_id,
+                    fact.streak_start,
+                    fact.consecutive_violations,
+                    fact.threshold,
+                    _utc(fact.decided_at),
+                ),
+            )
+
     def agent_rows(self) -> list[tuple[Any, ...]]:
         return [(a, s.agent_hash, s.name, s.first, s.last) for a, s in self.agents.items()]
 
@@ -335,6 +428,8 @@ async def write_plan(conn: Conn, plan: WritePlan, *, copy_threshold: int) -> dic
         (TRACES, plan.traces),
         (VERIFICATIONS, plan.verifications),
         (CHECKPOINTS, plan.checkpoints),
+        (DRIFT_ALERTS, plan.drift_alerts.values()),
+        (CONTAINMENT_LOG, plan.containments.values()),
     ]
     written: dict[str, int] = {}
     for spec, rows in steps:

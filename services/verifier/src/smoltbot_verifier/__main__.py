@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from smoltbot_analysis import make_analyzer
 from smoltbot_config import load_settings_or_exit
 from smoltbot_logging import configure
 
@@ -13,11 +12,10 @@ from smoltbot_verifier.worker import SERVICE, run
 
 
 def main() -> None:
-    # Exits 2 on a bad variable, including a backend that is named but not implemented yet.
+    # Exits 2 on a bad variable, including an LLM backend without its URL, key or model.
     settings = load_settings_or_exit(VerifierSettings, SERVICE)
-    analyzer = make_analyzer(settings.analyzer_backend)
     configure(SERVICE, settings.log_level)
-    asyncio.run(run(settings, analyzer))
+    asyncio.run(run(settings))  # builds the configured analyzer and closes it on the way out
 
 
 if __name__ == "__main__":

@@ -1,7 +1,14 @@
 """Card lookup: ``card:{agent}`` holds a msgpack ``CardRecord`` the api writes (architecture §4).
 
 A missing or unreadable key means "use the default card" (protocols.md §1.2) and is counted in
-``verifier_default_card_total``: verification must go on, and operators see how often it happens.
+``smoltbot_verifier_default_card_total``: verification must go on, and operators see how often it
+happens.
+
+A stored record is resolved with ``smoltbot_analysis.cards.resolve_record``: the org template is
+merged into the agent card (protocols.md §1.3) and the conscience values are layered (§4.2) at
+every resolution, so the AAP verification and the AIP analysis both see the merged card. The
+default card gets no org layers: an agent without a stored record has no org known here, and
+``conscience_values`` None means the AIP defaults.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from smoltbot_analysis.cards import resolve_record
 from smoltbot_contracts import CardRecord, ConscienceValue
 from smoltbot_contracts.cards import default_card
 from smoltbot_contracts.streams import card_key
@@ -47,13 +55,14 @@ def decode_record(raw: bytes | None) -> tuple[CardRecord | None, str]:
 
 
 def resolve(agent: str, record: CardRecord | None, reason: str, at: datetime) -> ResolvedCard:
-    """The stored card, or the default card (issued at ``at`` so the result is reproducible)."""
+    """The stored card with its org layers merged, or the default card (issued at ``at`` so the
+    result is reproducible)."""
     if record is not None:
-        values = record.conscience_values
+        effective = resolve_record(record)
         return ResolvedCard(
-            card_id=record.card_id,
-            card=record.card,
-            conscience_values=tuple(values) if values is not None else None,
+            card_id=effective.card_id,
+            card=effective.card,
+            conscience_values=effective.conscience_values,
         )
     DEFAULT_CARDS.labels(reason or "missing").inc()
     card = default_card(agent, at)

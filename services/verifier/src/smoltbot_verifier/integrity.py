@@ -10,6 +10,12 @@ Ids and times are derived (architecture §3.2): ``checkpoint_id = ids.checkpoint
 id and "now" timestamp are discarded. ``analysis_duration_ms`` is whatever the backend reports
 (the rules backend reports 0.0), never measured here, so a redelivery is byte-identical.
 
+Window (protocols.md §4.7): the caller passes the session window — earlier non-synthetic
+checkpoints of the session, strictly before this one in completion order (``state.window_for``)
+— as ``AnalysisRequest.window``; ``window_position`` is ``{index: len(window), window_size:
+len(window) + 1}`` for an analysed checkpoint and ``{len, len}`` for a synthetic one (which is
+not pushed into the window).
+
 A failed analysis (timeout, backend error, analysis JSON the package rejects — the spec counts an
 invalid response as a failure) follows the failure policy: fail-open -> synthetic clear
 ``analysis_failed``; fail-closed -> synthetic boundary_violation, ``deny_and_escalate``.
@@ -30,6 +36,7 @@ from smoltbot_analysis import (
     AnalysisRequest,
     AnalysisResult,
     Analyzer,
+    WindowEntry,
     aip_card_view,
     apply_gate,
 )
@@ -103,6 +110,7 @@ def synthetic_checkpoint(
     *,
     tokens_original: int = 0,
     verdict: Verdict = "clear",
+    window_size: int = 0,
 ) -> Checkpoint:
     """A checkpoint made without analysis (AIP §4.6): hash/provider/model ``none``, zero cost."""
     boundary = verdict == "boundary_violation"
@@ -110,7 +118,7 @@ def synthetic_checkpoint(
         _identity(event, card),
         verdict=verdict,
         reasoning_summary=summary,
-        window_position=WindowPosition(index=0, window_size=0),
+        window_position=WindowPosition(index=window_size, window_size=window_size),
         analysis_metadata=AnalysisMetadata(thinking_tokens_original=tokens_original),
         synthetic=True,
         synthetic_reason=reason,
@@ -119,7 +127,9 @@ def synthetic_checkpoint(
     )
 
 
-def _failed(event: TraceV1, card: ResolvedCard, why: str, options: IntegrityOptions) -> Checkpoint:
+def _failed(
+    event: TraceV1, card: ResolvedCard, why: str, options: IntegrityOptions, window_size: int = 0
+) -> Checkpoint:
     ANALYSIS_FAILURES.labels(why.split(":", 1)[0]).inc()
     log.warning("conscience analysis failed", extra={"reason": why[:300]})
     policy = "fail-closed" if options.fail_closed else "fail-open"
@@ -130,6 +140,7 @@ def _failed(event: TraceV1, card: ResolvedCard, why: str, options: IntegrityOpti
         f"Integrity analysis failed ({why[:200]}); {policy} policy applied.",
         tokens_original=estimate_tokens(event.thinking or ""),
         verdict="boundary_violation" if options.fail_closed else "clear",
+        window_size=window_size,
     )
 
 
@@ -142,7 +153,11 @@ _SEVERITY: dict[str, Severity] = {
 
 
 def checkpoint_from_analysis(
-    event: TraceV1, card: ResolvedCard, thinking: str, analysis: AnalysisResult
+    event: TraceV1,
+    card: ResolvedCard,
+    thinking: str,
+    analysis: AnalysisResult,
+    window_size: int = 0,
 ) -> Checkpoint:
     """Parse the analysis with ``aip.check_integrity``, then apply the gate and derived ids.
 
@@ -166,7 +181,7 @@ def checkpoint_from_analysis(
             agent_id=meta.agent_id,
             card_id=card.card_id,
             session_id=meta.session_id,
-            window_position=aip.WindowPosition(index=0, window_size=1),
+            window_position=aip.WindowPosition(index=window_size, window_size=window_size + 1),
             analysis_model=analysis.model,
             analysis_duration_ms=analysis.duration_ms,
         )
@@ -216,15 +231,25 @@ def checkpoint_from_analysis(
 
 
 async def build_checkpoint(
-    event: TraceV1, card: ResolvedCard, analyzer: Analyzer, options: IntegrityOptions
+    event: TraceV1,
+    card: ResolvedCard,
+    analyzer: Analyzer,
+    options: IntegrityOptions,
+    window: Sequence[WindowEntry] = (),
 ) -> Checkpoint | None:
-    """The checkpoint for one trace event; None when the exchange produced no AP-Trace."""
+    """The checkpoint for one trace event; None when the exchange produced no AP-Trace.
+
+    ``window``: the session window before this checkpoint, oldest first."""
     if event.trace is None:
         return None
     thinking = event.thinking
     if not thinking or not thinking.strip():
         return synthetic_checkpoint(
-            event, card, NO_THINKING, "No thinking block found; nothing to analyse."
+            event,
+            card,
+            NO_THINKING,
+            "No thinking block found; nothing to analyse.",
+            window_size=len(window),
         )
     tokens = estimate_tokens(thinking)
     if tokens < options.min_evidence_tokens:
@@ -235,24 +260,30 @@ async def build_checkpoint(
             "Thinking block below minimum evidence threshold "
             f"({tokens} tokens < {options.min_evidence_tokens})",
             tokens_original=tokens,
+            window_size=len(window),
         )
     request = AnalysisRequest(
         thinking=thinking,
         card=aip_card_view(card.card),
         conscience_values=conscience_values(card.conscience_values),
         task_context=event.task_context,
+        window=tuple(window),
     )
     try:
         analysis = await asyncio.wait_for(analyzer.analyze(request), options.analysis_timeout_s)
     except TimeoutError:
         return _failed(
-            event, card, f"timeout: no answer within {options.analysis_timeout_s}s", options
+            event,
+            card,
+            f"timeout: no answer within {options.analysis_timeout_s}s",
+            options,
+            len(window),
         )
     except AnalysisError as exc:
-        return _failed(event, card, f"backend: {exc}", options)
+        return _failed(event, card, f"backend: {exc}", options, len(window))
     try:
-        return checkpoint_from_analysis(event, card, thinking, analysis)
+        return checkpoint_from_analysis(event, card, thinking, analysis, len(window))
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         # The package raises ValueError for invalid JSON/fields; a JSON array or other non-object
         # answer surfaces as AttributeError/TypeError. All mean "no usable analysis".
-        return _failed(event, card, f"invalid_analysis: {exc}", options)
+        return _failed(event, card, f"invalid_analysis: {exc}", options, len(window))

@@ -12,8 +12,10 @@ nudge: its recommended action is to log and continue. Then the agent's ``nudge_s
 - ``sampling``: ``nudge_rate`` percent of them, chosen by a hash of the exchange id (a
   redelivered trace decides the same way);
 - ``threshold``: once the session has had ``nudge_threshold`` of them, this one included; the
-  count is a set of checkpoint ids per session (``nudges:{a}:session:<session>``, two hours), so
-  a redelivery does not count twice.
+  count is the checkpoint's rank in a sorted set of the session's violating checkpoint ids
+  scored by completion time (``nudges:{a}:session:<session>``, two hours), so a redelivery does
+  not count twice and a replay of earlier violations, which now sees later ones in the set,
+  still decides as the first time did.
 
 The nudge id is derived from the exchange (``ids.nudge_id``) and written with HSETNX: a trace
 delivered twice writes one nudge. ``created_ms`` is the exchange's completion time, so a
@@ -33,6 +35,7 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from smoltbot_agentstate import CFG_FIELD, decode_config
 from smoltbot_contracts import AgentConfig, Checkpoint, Nudge, VerdictV1, ids
 from smoltbot_contracts.streams import (
     cfg_key,
@@ -55,10 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CFG_FIELD = b"b"
 SESSION_TTL_MS = 2 * 3_600_000
 MAX_CONCERNS_CHARS = 600
-_CONFIG = msgspec.msgpack.Decoder(AgentConfig)
 _DEFAULT_CONFIG = AgentConfig()
 _RECORD = msgspec.json.Encoder()
 
@@ -69,9 +70,12 @@ _RECORD = msgspec.json.Encoder()
 CREATE_LUA = """
 local threshold = tonumber(ARGV[6])
 if threshold > 0 then
-  redis.call('SADD', KEYS[3], ARGV[7])
+  if redis.call('TYPE', KEYS[3])['ok'] == 'set' then
+    redis.call('DEL', KEYS[3])  -- the unordered set of an earlier version
+  end
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[7])
   redis.call('PEXPIRE', KEYS[3], ARGV[8])
-  if redis.call('SCARD', KEYS[3]) < threshold then
+  if redis.call('ZRANK', KEYS[3], ARGV[7]) + 1 < threshold then
     return -1
   end
 end
@@ -94,19 +98,9 @@ return 1
 """
 
 
-def decode_config(raw: object) -> AgentConfig:
-    """A ``cfg:{agent}`` value; the defaults when it is missing or unreadable."""
-    if not isinstance(raw, bytes):
-        return _DEFAULT_CONFIG
-    try:
-        return _CONFIG.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        log.warning("unreadable agent config; using the defaults", extra={"error": str(exc)})
-        return _DEFAULT_CONFIG
-
-
 class ConfigStore:
-    """Reads ``cfg:{agent}`` for a batch of agents in one pipelined round trip."""
+    """Reads ``cfg:{agent}`` for a batch of agents in one pipelined round trip (decoded as
+    ``smoltbot_agentstate``, the key's one writer, encodes it)."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
