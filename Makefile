@@ -95,5 +95,9 @@ bench-install: install ## Install the bench's wrk, nginx, LiteLLM, Portkey (outs
 schemas: install ## Regenerate contracts/schemas from the event structs
 	$(RUN) python -m smoltbot_contracts.schemas contracts/schemas
 
+.PHONY: openapi
+openapi: install ## Regenerate contracts/openapi/api.json from the api's routes (a test checks it)
+	$(RUN) python -m smoltbot_api.openapi_file contracts/openapi/api.json
+
 clean: ## Remove caches and the virtualenv
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

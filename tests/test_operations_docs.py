@@ -68,6 +68,7 @@ def test_commands_not_run_here_parse(command: str) -> None:
     assert checked.returncode == 0, checked.stderr
 
 
+@pytest.mark.timeout(600)  # every documented command, in order: a few minutes on a busy machine
 def test_commands_run_by_the_docs_test(stack: Stack, tmp_path: Path) -> None:
     """One stack, every runnable command in document order (later ones may rely on earlier)."""
     client = anthropic.Anthropic(

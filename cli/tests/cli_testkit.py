@@ -19,8 +19,15 @@ from smoltbot_testing.events import agent_event
 
 
 def smoltbot(prefix: str, *args: str, stdin: str | None = None, **env: str) -> Result:
-    """``smoltbot ARGS`` with Redis and the prefix (and ``env``) in its environment."""
-    environ = {"REDIS_URL": REDIS_URL, "SMOLTBOT_STREAM_PREFIX": prefix, **env}
+    """``smoltbot ARGS`` with Redis and the prefix (and ``env``) in its environment; API
+    credentials only when ``env`` gives them (never inherited from the test process)."""
+    environ: dict[str, str | None] = {
+        "SMOLTBOT_API_KEY": None,
+        "SMOLTBOT_ADMIN_TOKEN": None,
+        "REDIS_URL": REDIS_URL,
+        "SMOLTBOT_STREAM_PREFIX": prefix,
+        **env,
+    }
     return CliRunner().invoke(cli, list(args), env=environ, input=stdin)
 
 

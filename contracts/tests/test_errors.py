@@ -36,7 +36,7 @@ def test_shared_status_maps_to_the_generic_type() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "expected"), [(409, "invalid_request_error"), (418, "invalid_request_error")]
+    ("status", "expected"), [(410, "invalid_request_error"), (418, "invalid_request_error")]
 )
 def test_uncatalogued_client_status_gets_the_generic_client_type(
     status: int, expected: ErrorType

@@ -446,6 +446,49 @@ GATEWAY: list[Item] = [
         ],
         unit="s",
     ),
+    Panel(
+        "card:{agent} writes by outcome",
+        "The api's write-through of card:{agent} after a commit (publish, conscience values, "
+        "org-wide rewrite, repair on read): written, same, stale (a newer record was there) "
+        "and failed (Redis did not answer; repaired on the agent's next card read).",
+        [
+            q(
+                f"sum by (outcome) (rate(smoltbot_api_card_writes_total[{RATE}]))",
+                "{{outcome}}",
+            )
+        ],
+        unit="ops",
+        stack="normal",
+    ),
+    Panel(
+        "cfg:{agent} reconcile repairs",
+        "Agents the api's reconcile loop repaired: redis (cfg:{agent} missing or older than "
+        "its PostgreSQL row, e.g. Redis failed right after a commit or was flushed) and postgres "
+        "(a newer cfg:{agent}, e.g. an auto-containment, adopted into the row). A steady redis "
+        "rate means write-throughs keep failing.",
+        [
+            q(
+                f"sum by (target) (rate(smoltbot_api_cfg_reconcile_repairs_total[{RATE}]))",
+                "{{target}}",
+            )
+        ],
+        unit="ops",
+        stack="normal",
+    ),
+    Panel(
+        "API keys: rate limited and unchecked",
+        "Requests refused with 429 because their API key used up its rate limit, and requests "
+        "let through without a check because Redis did not answer (the limiter fails open; a "
+        "steady rate means limits are not enforced).",
+        [
+            q(f"sum(rate(smoltbot_api_rate_limited_total[{RATE}]))", "429 rate limited"),
+            q(
+                f"sum(rate(smoltbot_api_rate_limit_fail_open_total[{RATE}]))",
+                "unchecked (fail open)",
+            ),
+        ],
+        unit="reqps",
+    ),
 ]
 
 # --------------------------------------------------------------------------------------------

@@ -1,72 +1,125 @@
-"""``smoltbot agent``: an agent's config in ``cfg:{agent}`` (show it, resume a contained agent).
+"""``smoltbot agent``: an agent's enforcement and containment, through the api.
 
-Writes go through ``smoltbot_agentstate``, the key's one writer (architecture §4): a resume is a
-versioned compare-and-set, so it never overwrites a change made meanwhile, and the gateways see
-it on their next config read. Until the api manages agents, this is how an operator lifts an
-auto-containment (docs/operations.md, "Contained agents").
+``show`` reads ``GET /v1/agents/{id}/enforcement`` and ``.../containment``; ``pause``,
+``resume``, ``kill`` and ``reactivate`` post to the api, which commits PostgreSQL first and
+then writes ``cfg:{agent}`` (architecture §4), so the gateways refuse a paused agent's next
+call within a second. Repairing ``cfg:{agent}`` directly from PostgreSQL (the api down, Redis
+flushed) is ``smoltbot cache rebuild``.
 """
 
 from __future__ import annotations
 
-import click
-from redis.asyncio import Redis
-from smoltbot_agentstate import AgentState, WriteResult
-from smoltbot_contracts import AgentConfig
+from typing import Any
 
-from smoltbot_cli.bus_tools import echo_json, run_bus, settings
+import click
+from rich.console import Console
+from rich.text import Text
+
+from smoltbot_cli.api_client import ApiClient, api_options
+from smoltbot_cli.bus_tools import echo_json
+from smoltbot_cli.tables import print_rich_table
 
 __all__ = ["agent_group"]
 
+_STATUS_STYLE = {"active": "green", "paused": "yellow", "killed": "red"}
 
-@click.group("agent", short_help="Show an agent's config; resume a contained agent.")
+
+@click.group("agent", short_help="Show, pause, resume or kill an agent (through the api).")
 def agent_group() -> None:
-    """An agent's config in Redis (cfg:{agent}): what the gateway enforces at the door."""
+    """An agent's enforcement settings and containment, through the smoltbot api
+    (SMOLTBOT_API_URL, SMOLTBOT_API_KEY; changes need a key with scope write)."""
+
+
+def _status(value: str) -> Text:
+    return Text(value, style=_STATUS_STYLE.get(value, ""))
 
 
 @agent_group.command("show")
 @click.argument("agent")
+@api_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def show_command(agent: str, as_json: bool) -> None:
-    """Show AGENT's config (the defaults when it has none)."""
-    config = settings()
-
-    async def work(client: Redis) -> AgentConfig:
-        return await AgentState(client, config.stream_prefix).read(agent)
-
-    current = run_bus(config, work)
+def show_command(agent: str, api_url: str, api_key: str | None, as_json: bool) -> None:
+    """Show AGENT's enforcement settings, containment and its latest containment changes."""
+    client = ApiClient(api_url, api_key)
+    settings = client.get(f"/agents/{agent}/enforcement")
+    containment = client.get(f"/agents/{agent}/containment", limit=5)
     if as_json:
-        echo_json({"agent_id": agent, "config": current})
+        echo_json({"agent_id": agent, "enforcement": settings, "containment": containment})
         return
-    click.echo(
-        f"{agent}: mode {current.enforcement_mode}, containment {current.containment}, "
-        f"cfg_version {current.cfg_version}"
+    console = Console(highlight=False)
+    line = Text(f"{agent}: ")
+    line.append_text(_status(containment["status"]))
+    line.append(
+        f", mode {settings['enforcement_mode']}, nudge {settings['nudge_strategy']}, "
+        f"auto-containment {settings['auto_containment_threshold'] or 'off'}, "
+        f"cfg_version {settings['cfg_version']}"
     )
+    console.print(line)
+    if containment["status"] != "active":
+        console.print(
+            f"contained by {containment['contained_by']} at {containment['contained_at']}: "
+            f"{containment['containment_reason']}",
+            markup=False,
+        )
+    if containment["log"]:
+        print_rich_table(
+            ["decided_at", "action", "actor", "new_status", "reason"],
+            [
+                [e["decided_at"], e["action"], e["actor"], e["new_status"], e["reason"]]
+                for e in containment["log"]
+            ],
+            title="latest containment changes",
+        )
 
 
-@agent_group.command("resume")
-@click.argument("agent")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def resume_command(agent: str, as_json: bool) -> None:
-    """Make a contained (paused or killed) AGENT active again; cfg_version moves forward.
+def _action(name: str, help_text: str) -> click.Command:
+    @click.command(name, help=help_text)
+    @click.argument("agent")
+    @click.option("--reason", default=None, help="Why (kept in the containment log).")
+    @api_options
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    def command(
+        agent: str, reason: str | None, api_url: str, api_key: str | None, as_json: bool
+    ) -> None:
+        body: dict[str, Any] = {} if reason is None else {"reason": reason}
+        answer = ApiClient(api_url, api_key).post(f"/agents/{agent}/{name}", body)
+        if as_json:
+            echo_json(answer)
+            return
+        line = Text(f"{agent}: {answer['previous_status']} -> ")
+        line.append_text(_status(answer["containment_status"]))
+        line.append(f" (cfg_version {answer['cfg_version']})")
+        if not answer["cfg_synced"]:
+            line.append("; gateways get it within seconds (cfg reconcile)")
+        Console(highlight=False).print(line)
 
-    \b
-    An agent that is already active is left as it is (exit 0). The containment that paused it
-    is not applied again when its traces are replayed.
+    return command
 
-    \b
-    Example:
-      smoltbot agent resume smolt-1a2b3c4d
-    """
-    config = settings()
 
-    async def work(client: Redis) -> WriteResult:
-        return await AgentState(client, config.stream_prefix).resume(agent)
-
-    result = run_bus(config, work)
-    if as_json:
-        echo_json({"agent_id": agent, "outcome": result.outcome, "config": result.config})
-        return
-    if result.written:
-        click.echo(f"{agent}: resumed (cfg_version {result.config.cfg_version})")
-    else:
-        click.echo(f"{agent}: already active (cfg_version {result.config.cfg_version})")
+agent_group.add_command(
+    _action(
+        "pause",
+        "Pause AGENT: its next gateway call gets 403 containment_error.\n\n"
+        "\b\nExample:\n  smoltbot agent pause smolt-1a2b3c4d --reason 'runaway tool use'",
+    )
+)
+agent_group.add_command(
+    _action(
+        "resume",
+        "Resume a paused AGENT (also one the verifier auto-paused).\n\n"
+        "\b\nExample:\n  smoltbot agent resume smolt-1a2b3c4d",
+    )
+)
+agent_group.add_command(
+    _action(
+        "kill",
+        "Kill AGENT (active or paused); only `smoltbot agent reactivate` lifts it.\n\n"
+        "\b\nExample:\n  smoltbot agent kill smolt-1a2b3c4d --reason 'key leaked'",
+    )
+)
+agent_group.add_command(
+    _action(
+        "reactivate",
+        "Reactivate a killed AGENT.\n\n\b\nExample:\n  smoltbot agent reactivate smolt-1a2b3c4d",
+    )
+)

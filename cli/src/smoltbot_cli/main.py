@@ -14,8 +14,12 @@ from smoltbot_config import DEFAULT_REDIS_URL
 from smoltbot_logging import configure
 
 from smoltbot_cli.agents import agent_group
+from smoltbot_cli.api_keys import api_keys_group
+from smoltbot_cli.cache import cache_group
+from smoltbot_cli.cards import card_group
 from smoltbot_cli.dlq import dlq_group
 from smoltbot_cli.migrate import migrate_command
+from smoltbot_cli.owner import integrity_command, logs_command, status_command
 from smoltbot_cli.protocol_tools import aap_group, aip_group
 from smoltbot_cli.replay import replay_group
 from smoltbot_cli.streams import streams_command, trim_command
@@ -127,6 +131,12 @@ cli.add_command(trim_command, "trim")
 cli.add_command(dlq_group, "dlq")
 cli.add_command(replay_group, "replay")
 cli.add_command(agent_group, "agent")
+cli.add_command(api_keys_group, "api-keys")
+cli.add_command(cache_group, "cache")
+cli.add_command(card_group, "card")
+cli.add_command(status_command, "status")
+cli.add_command(integrity_command, "integrity")
+cli.add_command(logs_command, "logs")
 cli.add_command(aap_group, "aap")
 cli.add_command(aip_group, "aip")
 

@@ -26,7 +26,9 @@ ErrorType = Literal[
     "not_found",
     "method_not_allowed",
     "request_timeout",
+    "conflict",
     "request_too_large",
+    "validation_error",
     "rate_limit_error",
     "internal_error",
     "not_implemented",
@@ -47,7 +49,9 @@ ERROR_STATUS: Final[Mapping[ErrorType, int]] = MappingProxyType(
         "not_found": 404,
         "method_not_allowed": 405,
         "request_timeout": 408,  # the request body did not arrive in time
+        "conflict": 409,  # the request clashes with what is stored (e.g. a card id reused)
         "request_too_large": 413,
+        "validation_error": 422,  # a well-formed body of the wrong shape (names the field)
         "rate_limit_error": 429,
         "internal_error": 500,
         "not_implemented": 501,

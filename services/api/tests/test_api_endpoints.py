@@ -381,7 +381,7 @@ async def test_wrong_method_is_json_405(client: Any, rows: Any, auth: dict[str, 
 
 
 async def test_openapi_lists_every_route_with_bearer_security(client: Any):
-    spec = (await client.get("/schema/openapi.json")).json()
+    spec = (await client.get("/v1/openapi.json")).json()
     assert set(spec["paths"]) >= {
         "/v1/agents",
         "/v1/agents/{agent_id}",
@@ -411,6 +411,6 @@ async def test_metrics_labelled_by_route_template_not_agent(
 
 
 async def test_no_html_schema_explorer_that_needs_a_cdn(client) -> None:
-    assert (await client.get("/schema/openapi.json")).status_code == 200
+    assert (await client.get("/v1/openapi.json")).status_code == 200
     for path in ("/schema/swagger", "/schema/redoc", "/schema/elements"):
         assert (await client.get(path)).status_code == 404

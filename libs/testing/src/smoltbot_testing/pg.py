@@ -16,6 +16,7 @@ from smoltbot_testing.env import ADMIN_URL
 
 __all__ = [
     "ADMIN_URL",
+    "API_TABLES",
     "BUS_TABLES",
     "temporary_database",
     "truncate_bus_tables",
@@ -34,6 +35,11 @@ BUS_TABLES = (
     "alignment_cards",
     "agents",
 )
+
+
+#: Tables the api writes itself, from operator requests rather than the bus (not emptied by
+#: :func:`truncate_bus_tables`; a suite that needs them empty truncates them itself).
+API_TABLES = ("api_keys", "agent_card_settings", "org_card_template", "org_conscience_values")
 
 
 def url_for(dbname: str) -> str:

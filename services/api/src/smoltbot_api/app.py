@@ -11,15 +11,20 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components
 from smoltbot_health import Health
 from smoltbot_health.litestar_routes import probe_route_handlers
 from smoltbot_logging import configure
 
-from smoltbot_api.auth import bearer_token_guard
+from smoltbot_api.auth import Authenticator
+from smoltbot_api.control import AgentControl, api_redis_client
 from smoltbot_api.db import Database
 from smoltbot_api.errors import exception_handlers
 from smoltbot_api.metrics import metrics_middleware
+from smoltbot_api.openapi import OPENAPI_PATH, finish_openapi
+from smoltbot_api.openapi_auth import BEARER_SCHEME, document_auth
+from smoltbot_api.repo_api_keys import ApiKeyRepository
+from smoltbot_api.repo_cards import CardStore, card_redis_client
 from smoltbot_api.repository import Repository
 from smoltbot_api.routes import v1_route_handlers
 from smoltbot_api.settings import ApiSettings, load_api_settings_or_exit
@@ -38,6 +43,8 @@ class ApiContext:
     health: Health
     db: Database
     repository: Repository
+    control: AgentControl
+    cards: CardStore
 
     @classmethod
     def build(cls, settings: ApiSettings) -> ApiContext:
@@ -52,7 +59,16 @@ class ApiContext:
             on_connected=health.mark_started,
         )
         health.add_check("postgres", db.ping)
-        return cls(settings=settings, health=health, db=db, repository=Repository(db))
+        control = AgentControl(db, api_redis_client(settings.redis_url), settings.stream_prefix)
+        cards = CardStore(db, card_redis_client(settings.redis_url), settings.stream_prefix)
+        return cls(
+            settings=settings,
+            health=health,
+            db=db,
+            repository=Repository(db),
+            control=control,
+            cards=cards,
+        )
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[ApiContext]:
@@ -61,6 +77,9 @@ class ApiContext:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.db.close)
             self.db.start()
+            stack.push_async_callback(self.control.close)
+            self.control.start()
+            stack.push_async_callback(self.cards.close)
             stack.callback(self.health.mark_draining)
             yield self
 
@@ -76,6 +95,8 @@ def api_context(app: Litestar) -> ApiContext:
 def create_app(settings: ApiSettings) -> Litestar:
     """Build the api for ``settings``. One app instance runs its lifespan once (one pool)."""
     ctx = ApiContext.build(settings)
+    auth = Authenticator.from_settings(settings, ctx.db)  # the /v1 guard: keys, scopes, limits
+    api_keys = ApiKeyRepository(ctx.db, auth.forget)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -88,16 +109,21 @@ def create_app(settings: ApiSettings) -> Litestar:
     v1 = Router(
         path="/v1",
         route_handlers=v1_route_handlers(),
-        guards=[bearer_token_guard(settings.admin_token)],
+        guards=[auth.as_guard()],
         security=[{"BearerAuth": []}],
         tags=["v1"],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[v1, *probe_route_handlers(ctx.health)],
-        dependencies={"repo": Provide(provide_repository, sync_to_thread=False)},
+        dependencies={
+            "repo": Provide(provide_repository, sync_to_thread=False),
+            "api_keys": Provide(lambda: api_keys, sync_to_thread=False),
+            "control": Provide(lambda: ctx.control, sync_to_thread=False),
+            "cards": Provide(lambda: ctx.cards, sync_to_thread=False),
+        },
         exception_handlers=exception_handlers(),
         middleware=[metrics_middleware],
-        lifespan=[lifespan],
+        lifespan=[lifespan, auth.lifespan],
         state=State({_STATE_KEY: ctx}),
         openapi_config=OpenAPIConfig(
             title="smoltbot api",
@@ -105,19 +131,17 @@ def create_app(settings: ApiSettings) -> Litestar:
             description="Read API over the traces, checkpoints and usage the gateway recorded.",
             # JSON only: the HTML explorers load assets from a CDN, which an air-gapped
             # deployment cannot reach.
+            path=OPENAPI_PATH,
             render_plugins=[JsonRenderPlugin()],
-            components=Components(
-                security_schemes={
-                    "BearerAuth": SecurityScheme(
-                        type="http", scheme="bearer", description="SMOLTBOT_ADMIN_TOKEN"
-                    )
-                }
-            ),
+            components=Components(security_schemes={"BearerAuth": BEARER_SCHEME}),
         ),
         # Logging is configured once at the process edge (JSON lines); Litestar adds none.
         logging_config=None,
         debug=False,
     )
+    finish_openapi(app)  # the catalogue's error body on every /v1 operation
+    document_auth(app)  # the guard's 401/403/429 on every /v1 operation
+    return app
 
 
 def create_app_from_env() -> Litestar:

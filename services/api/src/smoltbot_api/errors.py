@@ -21,8 +21,13 @@ from smoltbot_web import exception_handlers as shared_exception_handlers
 __all__ = [
     "ApiError",
     "AuthenticationError",
+    "ConflictError",
+    "InvalidRequestError",
     "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
     "ServiceUnavailableError",
+    "ValidationError",
     "exception_handlers",
 ]
 
@@ -45,11 +50,55 @@ class ServiceUnavailableError(ApiError):
     error_type = "service_unavailable"
 
 
+class InvalidRequestError(ApiError):
+    """A query the caller must fix (400), e.g. ``since`` not before ``until``."""
+
+    error_type = "invalid_request_error"
+
+
+class PermissionDeniedError(ApiError):
+    """A valid credential whose scope does not cover the route (403; docs/api.md)."""
+
+    error_type = "permission_error"
+
+
+class RateLimitedError(ApiError):
+    """The credential used up its rate limit (429 with ``Retry-After``; docs/api.md)."""
+
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+
+
+def _rate_limited(_: Request[Any, Any, Any], exc: RateLimitedError) -> Response[bytes]:
+    return ErrorReply("rate_limit_error", exc.message).response(
+        {"Retry-After": str(exc.retry_after_s)}
+    )
+
+
+class ValidationError(ApiError):
+    """A JSON body of the wrong shape (422); the message names the field, e.g. ``card.values``."""
+
+    error_type = "validation_error"
+
+
+class ConflictError(ApiError):
+    """The request clashes with what is stored (409), e.g. a card id another version has."""
+
+    error_type = "conflict"
+
+
 # How each query parameter should look, for a 400 message that tells the caller the fix.
 _PARAM_EXPECTATIONS = {
     "limit": "an integer from 1 to 1000",
     "offset": "an integer >= 0",
     "verdict": "one of clear, review_needed, boundary_violation",
+    "since": "an ISO 8601 date-time, e.g. 2026-11-01T12:00:00Z",
+    "until": "an ISO 8601 date-time, e.g. 2026-11-01T12:00:00Z",
+    "source": "one of aap, aip",
+    "kind": "one of trace, checkpoint, drift_alert, containment",
 }
 
 
@@ -71,7 +120,9 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             parts.append(f"{key} must be {expected}{shown}")
         else:
             parts.append(f"{key}: {item.get('message', 'invalid value')}")
-    message = "invalid query parameter: " + "; ".join(parts) if parts else exc.detail
+    body = any(isinstance(item, dict) and item.get("source") == "body" for item in extra)
+    what = "invalid request body" if body else "invalid query parameter"
+    message = f"{what}: " + "; ".join(parts) if parts else exc.detail
     return ErrorReply("invalid_request_error", message).response()
 
 
@@ -99,6 +150,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         overrides={
             ValidationException: _validation_error,
             psycopg.DataError: _invalid_value,
+            RateLimitedError: _rate_limited,
             psycopg.OperationalError: _database_unavailable,
             psycopg_pool.PoolTimeout: _database_unavailable,
         },

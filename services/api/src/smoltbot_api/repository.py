@@ -106,11 +106,21 @@ _EXCHANGES = _Listing(
 )
 
 
+_OPERATORS = frozenset({"=", "<", "<=", ">", ">="})
+
+
 def _where(conditions: Sequence[tuple[str, object]]) -> tuple[Query, list[object]]:
-    """``WHERE a = %s AND b = %s`` over fixed, trusted column names, with the values apart."""
+    """``WHERE a = %s AND b >= %s`` over fixed, trusted column names, with the values apart.
+
+    A condition's column may end with its operator (``'"timestamp" >='``); the default is ``=``.
+    """
     if not conditions:
         return sql.SQL(""), []
-    parts = [sql.SQL("{} = %s").format(sql.SQL(column)) for column, _ in conditions]
+    parts = [
+        sql.SQL(column if column.rpartition(" ")[2] in _OPERATORS else f"{column} =")
+        + sql.SQL(" %s")
+        for column, _ in conditions
+    ]
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts), [value for _, value in conditions]
 
 
@@ -152,6 +162,11 @@ class Repository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @property
+    def database(self) -> Database:
+        """The pool, for the read modules of other areas (``repo_<area>.py``)."""
+        return self._db
 
     async def _agent_exists(self, conn: AsyncConnection, agent_id: str) -> bool:
         rows = await _fetch_all(
@@ -196,8 +211,14 @@ class Repository:
         query = _AGENT_SELECT + sql.SQL(" WHERE id = %s")
         return await self._one(query, [agent_id], Agent, f"agent {agent_id!r} not found")
 
-    async def list_traces(self, agent_id: str, limit: int, offset: int) -> TraceList:
-        return await self._agent_page(_TRACES, agent_id, limit, offset)
+    async def list_traces(
+        self,
+        agent_id: str,
+        limit: int,
+        offset: int,
+        conditions: Sequence[tuple[str, object]] = (),
+    ) -> TraceList:
+        return await self._agent_page(_TRACES, agent_id, limit, offset, conditions)
 
     async def get_trace(self, trace_id: str) -> Trace:
         query = _TRACE_SELECT + sql.SQL(" WHERE t.trace_id = %s")
@@ -208,11 +229,16 @@ class Repository:
         agent_id: str,
         limit: int,
         offset: int,
+        *,
         verdict: str | None = None,
         session_id: str | None = None,
+        time_conditions: Sequence[tuple[str, object]] = (),
     ) -> CheckpointList:
         filters = {"verdict": verdict, "session_id": session_id}
-        conditions = [(column, value) for column, value in filters.items() if value is not None]
+        conditions: list[tuple[str, object]] = [
+            (column, value) for column, value in filters.items() if value is not None
+        ]
+        conditions += time_conditions
         return await self._agent_page(_CHECKPOINTS, agent_id, limit, offset, conditions)
 
     async def get_checkpoint(self, agent_id: str, checkpoint_id: str) -> Checkpoint:

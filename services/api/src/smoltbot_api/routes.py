@@ -11,6 +11,10 @@ from litestar.params import Parameter, PathParameter
 from smoltbot_contracts import Verdict
 
 from smoltbot_api.repository import Repository
+from smoltbot_api.routes_api_keys import api_key_route_handlers
+from smoltbot_api.routes_cards import card_route_handlers
+from smoltbot_api.routes_control import control_route_handlers
+from smoltbot_api.routes_reads import SessionId, Since, Until, read_route_handlers, time_filter
 from smoltbot_api.schemas import (
     Agent,
     AgentList,
@@ -45,9 +49,20 @@ async def get_agent(repo: Repo, agent_id: AgentId) -> Agent:
 
 @get("/agents/{agent_id:str}/traces", summary="An agent's AP-Traces, newest first")
 async def list_traces(
-    repo: Repo, agent_id: AgentId, limit: Limit = 50, offset: Offset = 0
+    *,
+    repo: Repo,
+    agent_id: AgentId,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    session_id: SessionId = None,
+    since: Since = None,
+    until: Until = None,
 ) -> TraceList:
-    return await repo.list_traces(agent_id, limit, offset)
+    conditions: list[tuple[str, object]] = (
+        [] if session_id is None else [("session_id", session_id)]
+    )
+    conditions += time_filter('"timestamp"', since, until)
+    return await repo.list_traces(agent_id, limit, offset, conditions)
 
 
 @get("/agents/{agent_id:str}/checkpoints", summary="An agent's integrity checkpoints, newest first")
@@ -63,9 +78,16 @@ async def list_checkpoints(
     session_id: Annotated[
         str | None, Parameter(description="Only checkpoints of this session.")
     ] = None,
+    since: Since = None,
+    until: Until = None,
 ) -> CheckpointList:
     return await repo.list_checkpoints(
-        agent_id, limit, offset, verdict=verdict, session_id=session_id
+        agent_id,
+        limit,
+        offset,
+        verdict=verdict,
+        session_id=session_id,
+        time_conditions=time_filter('"timestamp"', since, until),
     )
 
 
@@ -87,7 +109,8 @@ async def get_trace(repo: Repo, trace_id: TraceId) -> Trace:
 
 
 def v1_route_handlers() -> list[HTTPRouteHandler]:
-    """Every handler mounted under ``/v1`` (behind the admin token guard)."""
+    """Every handler mounted under ``/v1`` (behind the guard of ``auth.py``: declare a
+    mutating route's scope with ``opt=scope(...)``)."""
     return [
         list_agents,
         get_agent,
@@ -96,4 +119,8 @@ def v1_route_handlers() -> list[HTTPRouteHandler]:
         get_checkpoint,
         list_exchanges,
         get_trace,
+        *read_route_handlers(),
+        *control_route_handlers(),
+        *card_route_handlers(),
+        *api_key_route_handlers(),
     ]

@@ -49,6 +49,18 @@ class ApiSettings(BusSettings, frozen=True, kw_only=True):
     )
     # How long a request waits for a pooled connection before answering 503.
     db_pool_timeout_s: Seconds = msgspec.field(default=5.0, name="SMOLTBOT_API_DB_POOL_TIMEOUT_S")
+    # Requests per minute each API key may make (0: no limit); the admin token is not limited.
+    rate_limit_per_min: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = msgspec.field(
+        default=600, name="SMOLTBOT_API_RATE_LIMIT_PER_MIN"
+    )
+    # Requests a key may make at once, above the steady rate (the token bucket's size).
+    rate_limit_burst: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = msgspec.field(
+        default=100, name="SMOLTBOT_API_RATE_LIMIT_BURST"
+    )
+    # How long a key lookup is cached in process: a revoked key works at most this much longer.
+    key_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0, le=5)] = msgspec.field(
+        default=5.0, name="SMOLTBOT_API_KEY_CACHE_TTL_S"
+    )
 
     def __post_init__(self) -> None:
         if self.db_pool_min_size > self.db_pool_max_size:

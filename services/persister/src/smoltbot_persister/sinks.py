@@ -21,7 +21,6 @@ from redis.asyncio import Redis
 from smoltbot_contracts import (
     AgentV1,
     CardRecord,
-    ConscienceValue,
     Containment,
     DriftAlert,
     VerdictV1,
@@ -30,6 +29,7 @@ from smoltbot_contracts.cards import default_card
 from smoltbot_contracts.ids import card_id
 from smoltbot_contracts.streams import card_key
 from smoltbot_db import UpsertSpec, upsert
+from smoltbot_db.cards import card_records
 from smoltbot_db.upsert import Conn
 
 __all__ = [
@@ -451,20 +451,9 @@ async def _refuse_id_collisions(conn: Conn, plan: WritePlan) -> None:
 
 
 async def active_cards(conn: Conn, agents: Iterable[str]) -> dict[str, CardRecord]:
-    """The active card of each agent, as the verifier reads it from ``card:{agent}``."""
-    ids = sorted(set(agents))
-    if not ids:
-        return {}
-    cur = await conn.execute(
-        "SELECT agent_id, id, card_json, conscience_values FROM alignment_cards "
-        "WHERE agent_id = ANY(%s) AND is_active",
-        (ids,),
-    )
-    records: dict[str, CardRecord] = {}
-    for agent, cid, card, values in await cur.fetchall():
-        conscience = msgspec.convert(values, list[ConscienceValue]) if values is not None else None
-        records[agent] = CardRecord(card_id=cid, card=card, conscience_values=conscience)
-    return records
+    """The record of each agent as the api would write ``card:{agent}``: its active card and
+    the org layers that apply to it (``smoltbot_db.cards``, migration 0005)."""
+    return await card_records(conn, agents)
 
 
 async def seed_card_cache(
