@@ -89,6 +89,10 @@ bench-gateway: install services ## Gateway vs nginx direct, LiteLLM, Portkey (BE
 bench-analysis: install ## Integrity analyzer vs the labelled corpus (BENCH_ARGS="--json|--markdown|--backend X")
 	$(RUN) python deploy/bench/analysis_bench.py $(BENCH_ARGS)
 
+.PHONY: bench-persister
+bench-persister: install ## Persister rows/s, executemany vs COPY, into docs/benchmarks.md (BENCH_ARGS="--json")
+	$(RUN) python deploy/bench/persister_bench.py $(BENCH_ARGS)
+
 bench-install: install ## Install the bench's wrk, nginx, LiteLLM, Portkey (outside uv.lock)
 	$(RUN) python deploy/bench/gateway_overhead.py --install-only $(BENCH_ARGS)
 

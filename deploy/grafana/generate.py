@@ -636,6 +636,37 @@ PIPELINE: list[Item] = [
         unit="ops",
     ),
     Panel(
+        "Persister retention: rows deleted by table",
+        "Rows the retention job deleted (older than SMOLTBOT_RETENTION_DAYS), and its runs: "
+        "done, skipped (another replica held the lock) or failed (retried at the next "
+        "interval).",
+        [
+            q(
+                f"sum by (table) (rate(smoltbot_persister_retention_rows_deleted_total[{RATE}]))",
+                "{{table}}",
+            ),
+            q(
+                f"sum by (result) (rate(smoltbot_persister_retention_runs_total[{RATE}]))",
+                "runs {{result}}",
+            ),
+        ],
+        unit="ops",
+    ),
+    Panel(
+        "Persister retention: last run age and duration",
+        "Seconds since the last completed retention run (grows past "
+        "SMOLTBOT_RETENTION_INTERVAL_S when runs fail or no replica runs them) and how long "
+        "that run took.",
+        [
+            q(
+                "time() - max(smoltbot_persister_retention_last_run_timestamp_seconds)",
+                "since last run",
+            ),
+            q("max(smoltbot_persister_retention_last_run_duration_seconds)", "last duration"),
+        ],
+        unit="s",
+    ),
+    Panel(
         "Observer exchanges and parse issues",
         "Exchanges observed (trace: an AP-Trace was built), problems met parsing response "
         "bodies, and exchanges analysed against the default card.",

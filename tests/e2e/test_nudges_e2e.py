@@ -1,7 +1,8 @@
 """Wave 3 end to end, every service its own OS process under `smoltbot up --fake-upstream`: a
 streamed call of an agent in enforce mode whose thinking plans an exfiltration is found a
 boundary violation by the verifier (rules backend), which writes a nudge; the gateway puts it
-into the system prompt of exactly one of eight calls racing for it, and into no other call."""
+into the system prompt of exactly one of eight calls racing for it, and into no other call; the
+nudge is recorded in PostgreSQL as delivered (GET /v1/agents/{id}/nudges)."""
 
 from __future__ import annotations
 
@@ -118,3 +119,23 @@ def test_a_streamed_violation_in_enforce_mode_nudges_the_next_call_once(stack: S
     delivered = msgspec.json.decode(raw, type=Nudge)
     assert delivered.status == "delivered"
     assert delivered.delivered_event_id == winner.headers["x-smoltbot-event-id"]
+
+    # The record in PostgreSQL, through the api: created by the first call's verdict, delivered
+    # by the winner's (the persister merges the two facts whatever their order).
+    def recorded() -> dict[str, Any] | None:
+        with stack.api() as api:
+            response = api.get(f"/v1/agents/{agent}/nudges", params={"status": "delivered"})
+        if response.status_code != 200:
+            return None
+        rows = response.json()["nudges"]
+        return rows[0] if rows and rows[0]["text"] is not None else None
+
+    row = poll(recorded, timeout_s=60)
+    assert row["id"] == expected_id
+    assert row["checkpoint_id"] == first.headers["x-aip-checkpoint-id"]
+    assert row["text"] == nudge.text
+    assert row["delivered_event_id"] == winner.headers["x-smoltbot-event-id"]
+    assert row["delivered_at"] is not None
+    with stack.api() as api:
+        page = api.get(f"/v1/agents/{agent}/nudges").json()
+    assert [n["id"] for n in page["nudges"]] == [expected_id]

@@ -108,7 +108,12 @@ def snapshot(r: redis.Redis, prefix: str, database_url: str, agents: list[str]) 
         out[f"nudges {agent}"] = r.hgetall(nudges_key(prefix, agent))
         out[f"rt {agent}"] = r.hgetall(runtime_key(prefix, agent))
     with psycopg.connect(database_url) as conn:
-        for table in ("drift_alerts", "agent_containment_log", "integrity_checkpoints"):
+        for table in (
+            "drift_alerts",
+            "agent_containment_log",
+            "integrity_checkpoints",
+            "nudges",
+        ):
             out[table] = conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608
     return out
 
@@ -160,9 +165,15 @@ def test_five_violations_nudge_alert_once_and_contain_then_a_replay_changes_noth
             "SELECT agent_id, id, action, new_status, consecutive_violations, exchange_id::text"
             " FROM agent_containment_log ORDER BY agent_id"
         ).fetchall()
+        recorded = dict(
+            conn.execute(
+                "SELECT agent_id, count(*) FROM nudges WHERE status = 'pending' GROUP BY 1"
+            ).fetchall()
+        )
     assert sorted(verdicts) == sorted(
         [(always, "boundary_violation", 5), (threshold, "boundary_violation", 5)]
     )
+    assert recorded == {always: 5, threshold: 3}  # each nudge recorded once (NudgeCreated)
     by_agent = {a: [e for e in events if e.meta.agent_id == a] for a in (always, threshold)}
     assert sorted(alerts) == sorted(
         (

@@ -8,47 +8,26 @@ auto-containment the row has not adopted yet) is never overwritten.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from redis.asyncio import Redis
 from smoltbot_agentstate import AgentState
 from smoltbot_config import CommonSettings, PostgresUrl, load_settings_or_exit
-from smoltbot_contracts import AgentConfig
+from smoltbot_db.agents import CONFIG_COLUMNS, config_of_row
 
 from smoltbot_cli.bus_tools import echo_json, run_bus
 
 __all__ = ["cache_group"]
 
-_SELECT = (
-    "SELECT id, enforcement_mode, containment_status, nudge_strategy, nudge_rate,"
-    " nudge_threshold, failure_policy, aip_enabled, aap_enabled, auto_containment_threshold,"
-    " cfg_version FROM agents"
+_SELECT = sql.SQL("SELECT id, {} FROM agents").format(
+    sql.SQL(", ").join(sql.Identifier(c) for c in CONFIG_COLUMNS)
 )
 
 
 class CacheSettings(CommonSettings, frozen=True, kw_only=True):
     database_url: PostgresUrl
-
-
-def _config(row: dict[str, Any]) -> AgentConfig:
-    threshold = row["auto_containment_threshold"]
-    return AgentConfig(
-        enforcement_mode=row["enforcement_mode"],
-        containment=row["containment_status"],
-        nudge_strategy=row["nudge_strategy"],
-        nudge_rate=row["nudge_rate"],
-        nudge_threshold=row["nudge_threshold"],
-        failure_policy=row["failure_policy"],
-        aip_enabled=row["aip_enabled"],
-        aap_enabled=row["aap_enabled"],
-        auto_containment_threshold=(
-            AgentConfig().auto_containment_threshold if threshold is None else threshold
-        ),
-        cfg_version=row["cfg_version"],
-    )
 
 
 @click.group("cache", short_help="Repair the gateways' Redis state from PostgreSQL.")
@@ -70,7 +49,7 @@ def rebuild_command(agents: tuple[str, ...], as_json: bool) -> None:
       smoltbot cache rebuild
     """
     config = load_settings_or_exit(CacheSettings, "cli")
-    query = _SELECT + (" WHERE id = ANY(%s)" if agents else "") + " ORDER BY id"
+    query = _SELECT + sql.SQL(" WHERE id = ANY(%s)" if agents else "") + sql.SQL(" ORDER BY id")
     with psycopg.connect(config.database_url, connect_timeout=5) as conn:
         rows = (
             conn.cursor(row_factory=dict_row)
@@ -81,7 +60,7 @@ def rebuild_command(agents: tuple[str, ...], as_json: bool) -> None:
 
     async def work(client: Redis) -> dict[str, str]:
         state = AgentState(client, config.stream_prefix)
-        return {r["id"]: (await state.put(r["id"], _config(r))).outcome for r in rows}
+        return {r["id"]: (await state.put(r["id"], config_of_row(r))).outcome for r in rows}
 
     outcomes = run_bus(config, work)
     written = sorted(a for a, o in outcomes.items() if o == "written")

@@ -22,6 +22,7 @@ from smoltbot_cli.migrate import migrate_command
 from smoltbot_cli.owner import integrity_command, logs_command, status_command
 from smoltbot_cli.protocol_tools import aap_group, aip_group
 from smoltbot_cli.replay import replay_group
+from smoltbot_cli.retention import retention_group
 from smoltbot_cli.streams import streams_command, trim_command
 from smoltbot_cli.supervisor import SERVICES, build_children, default_environ, run_supervisor
 
@@ -137,6 +138,7 @@ cli.add_command(card_group, "card")
 cli.add_command(status_command, "status")
 cli.add_command(integrity_command, "integrity")
 cli.add_command(logs_command, "logs")
+cli.add_command(retention_group, "retention")
 cli.add_command(aap_group, "aap")
 cli.add_command(aip_group, "aip")
 

@@ -143,6 +143,8 @@ class TraceV1(msgspec.Struct, frozen=True, kw_only=True, tag="trace.v1", tag_fie
     task_context: str | None = None
     response_model: str | None = None
     reply_to: str | None = None
+    nudge_ids: list[str] = msgspec.field(default_factory=list)
+    """The nudges the gateway put into this call (copied from ``exchange.v1``)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -289,7 +291,38 @@ class Containment(msgspec.Struct, frozen=True, kw_only=True, tag="containment", 
     """The completion time of the exchange that reached the threshold (never "now")."""
 
 
-Fact = DriftAlert | Containment
+class NudgeCreated(
+    msgspec.Struct, frozen=True, kw_only=True, tag="nudge_created", tag_field="kind"
+):
+    """A fact on ``verdict.v1``: this exchange's checkpoint made a nudge in ``nudges:{agent}``
+    (``smoltbot_verifier.nudges``). ``nudge_id`` is derived from the exchange
+    (``ids.nudge_id``); a redelivery that finds the nudge already written reports it again."""
+
+    nudge_id: str
+    agent_id: str
+    checkpoint_id: str
+    created_at: datetime
+    """The exchange's completion time (the nudge's ``created_ms``)."""
+    text: str
+
+
+class NudgesDelivered(
+    msgspec.Struct, frozen=True, kw_only=True, tag="nudges_delivered", tag_field="kind"
+):
+    """A fact on ``verdict.v1``: the gateway injected these nudges into this exchange's request
+    (``exchange.v1`` ``nudge_ids``, carried by ``trace.v1``)."""
+
+    nudge_ids: list[str]
+    agent_id: str
+    exchange_id: str
+    event_id: str
+    """The gateway's ``exchange.v1`` event id (the nudge's ``delivered_event_id``; the gateway
+    uses it as the exchange id too)."""
+    delivered_at: datetime
+    """The exchange's start time: when the request carrying the nudges left the gateway."""
+
+
+Fact = DriftAlert | Containment | NudgeCreated | NudgesDelivered
 
 
 class VerdictV1(msgspec.Struct, frozen=True, kw_only=True, tag="verdict.v1", tag_field="type"):
@@ -301,8 +334,9 @@ class VerdictV1(msgspec.Struct, frozen=True, kw_only=True, tag="verdict.v1", tag
     verification: Verification | None = None
     checkpoint: Checkpoint | None = None
     facts: list[Fact] = msgspec.field(default_factory=list)
-    """What this exchange decided beyond its checkpoint (drift alerts, containment), each with a
-    derived id. Empty for most exchanges; absent in events from before the field existed."""
+    """What this exchange decided beyond its checkpoint (drift alerts, containment, nudges made
+    and delivered), each with a derived id. Empty for most exchanges; absent in events from
+    before the field existed."""
 
 
 class AgentV1(msgspec.Struct, frozen=True, kw_only=True, tag="agent.v1", tag_field="type"):

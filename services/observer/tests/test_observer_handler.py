@@ -81,6 +81,18 @@ async def test_batch_yields_one_trace_per_exchange_in_order() -> None:
     assert [e.reply_to for e in events] == [None, None, "replies:gw-1"]  # type: ignore[union-attr]
 
 
+async def test_the_nudges_a_call_carried_go_onto_its_trace() -> None:
+    handler, _ = _handler()
+    carried = make_exchange(THINKING_BODY, exchange_id="ex-n1", nudge_ids=["nudge-a", "nudge-b"])
+    failed = make_exchange(b"", exchange_id="ex-n2", status=502, nudge_ids=["nudge-c"])
+    plain = make_exchange(THINKING_BODY, exchange_id="ex-n3")
+    outputs = await handler(
+        [_delivery(carried), _delivery(failed, entry="2-0"), _delivery(plain, entry="3-0")]
+    )
+    events = [o.event for o in outputs]
+    assert [e.nudge_ids for e in events] == [["nudge-a", "nudge-b"], ["nudge-c"], []]  # type: ignore[union-attr]
+
+
 async def test_trace_content_for_a_thinking_tool_call() -> None:
     handler, _ = _handler()
     exchange = make_exchange(THINKING_BODY, user_query="  What's the weather in SF? " + "x" * 300)

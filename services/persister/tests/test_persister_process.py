@@ -72,6 +72,7 @@ def _start(port: int, prefix: str, database_url: str, log: Path) -> subprocess.P
             SMOLTBOT_PERSISTER_PORT=str(port),
             SMOLTBOT_PERSISTER_HOST="127.0.0.1",
             SMOLTBOT_CONSUMER_NAME=f"{prefix}persister-1",
+            SMOLTBOT_RETENTION_DAYS="0",  # the events carry a fixed past time (T0)
         ),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,

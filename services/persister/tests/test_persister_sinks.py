@@ -60,6 +60,7 @@ async def test_same_verdict_three_times_leaves_one_row_each(pool, redis, prefix,
         "integrity_checkpoints": 1,
         "drift_alerts": 0,
         "agent_containment_log": 0,
+        "nudges": 0,
     }
     assert metric("smoltbot_persister_rows_written_total", table="exchanges") - before == 1
 

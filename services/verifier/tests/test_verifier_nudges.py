@@ -16,6 +16,8 @@ from smoltbot_contracts import (
     Checkpoint,
     Concern,
     Nudge,
+    NudgeCreated,
+    NudgesDelivered,
     VerdictV1,
     ids,
 )
@@ -296,3 +298,47 @@ async def test_threshold_replay_of_early_violations_decides_as_the_first_time(
     # Replayed: the first two now find all four in the session, yet stay below the threshold.
     assert await writer.write(batch) == []
     assert len(await records(redis, prefix)) == 2
+
+
+async def test_verdicts_report_the_nudges_they_made_and_carried(redis: Redis, prefix: str) -> None:
+    """``NudgeCreated`` on the violating exchange's verdict (again on a redelivery, so a retried
+    batch still tells the persister); ``NudgesDelivered`` on the verdict of a call that carried
+    nudges (``trace.v1`` ``nudge_ids``, copied by the observer from ``exchange.v1``)."""
+    await set_config(redis, prefix, enforcement_mode="nudge")
+    event = trace_event(EXCHANGE, thinking=VIOLATING)
+    nudge_id = ids.nudge_id(EXCHANGE)
+    for attempt in (1, 2):
+        out = await handler(redis, prefix)([delivery(event, attempt)])
+        verdict_out = out[0].event
+        assert isinstance(verdict_out, VerdictV1)
+        assert verdict_out.checkpoint is not None
+        made = [f for f in verdict_out.facts if isinstance(f, NudgeCreated)]
+        assert made == [
+            NudgeCreated(
+                nudge_id=nudge_id,
+                agent_id=AGENT,
+                checkpoint_id=verdict_out.checkpoint.checkpoint_id,
+                created_at=COMPLETED,
+                text=(await records(redis, prefix))[nudge_id].text,
+            )
+        ], attempt
+
+    later = "0190f0e0-0000-7000-8000-0000000000d1"
+    carrier = msgspec.structs.replace(trace_event(later), nudge_ids=[nudge_id])
+    no_trace = msgspec.structs.replace(
+        trace_event("0190f0e0-0000-7000-8000-0000000000d2", trace=False), nudge_ids=["nudge-x"]
+    )
+    out = await handler(redis, prefix)([delivery(carrier), delivery(no_trace, 2)])
+    first, second = (o.event for o in out)
+    assert isinstance(first, VerdictV1)
+    assert isinstance(second, VerdictV1)
+    assert first.facts == [
+        NudgesDelivered(
+            nudge_ids=[nudge_id],
+            agent_id=AGENT,
+            exchange_id=later,
+            event_id=later,
+            delivered_at=carrier.meta.started_at,
+        )
+    ]
+    assert [f.nudge_ids for f in second.facts if isinstance(f, NudgesDelivered)] == [["nudge-x"]]

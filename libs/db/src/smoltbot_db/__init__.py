@@ -15,10 +15,19 @@ from smoltbot_db.migrate import (
     run_migrations,
 )
 from smoltbot_db.pool import Pool, create_pool, ping, wait_until_reachable
+from smoltbot_db.retention import (
+    RETAINED,
+    RETENTION_LOCK_KEY,
+    RetainedTable,
+    RetentionReport,
+    run_retention,
+)
 from smoltbot_db.upsert import DEFAULT_COPY_THRESHOLD, UpsertSpec, upsert
 
 __all__ = [
     "DEFAULT_COPY_THRESHOLD",
+    "RETAINED",
+    "RETENTION_LOCK_KEY",
     "ChecksumMismatchError",
     "DatabaseUnavailableError",
     "DbError",
@@ -28,11 +37,14 @@ __all__ = [
     "MigrationFailedError",
     "MigrationReport",
     "Pool",
+    "RetainedTable",
+    "RetentionReport",
     "UpsertSpec",
     "create_pool",
     "load_migrations",
     "ping",
     "run_migrations",
+    "run_retention",
     "upsert",
     "wait_until_reachable",
 ]

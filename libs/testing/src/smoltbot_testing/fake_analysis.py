@@ -43,12 +43,12 @@ import asyncio
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from smoltbot_testing.loopback import LoopbackServer
 
 __all__ = [
     "ANALYSES",
@@ -180,15 +180,16 @@ def _analysis_for(mode: str) -> dict[str, Any]:
     return ANALYSES.get(mode, ANALYSES["clear"])
 
 
-class FakeAnalysis:
+class FakeAnalysis(LoopbackServer):
     """Start/stop the fake on a loopback port, in the running loop or in its own thread."""
+
+    thread_name = "fake-analysis"
 
     def __init__(self, mode: str = "clear", host: str = "127.0.0.1", port: int = 0) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+        super().__init__(host, port)
         self.mode = mode
-        self.host = host
-        self.port = port
         self.slow_s = 30.0
         self.model = "fake-analysis-1"
         self.decision_mode = "decision"
@@ -196,11 +197,6 @@ class FakeAnalysis:
         self._script: deque[str] = deque()
         self._decision_script: deque[str] = deque()
         self._lock = threading.Lock()
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def script(self, *modes: str) -> None:
         """Answer the next calls with ``modes`` in order, then :attr:`mode` again."""
@@ -332,58 +328,3 @@ class FakeAnalysis:
         return app
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        runner = web.AppRunner(self.create_app(), access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port).start()
-        self._runner = runner
-        if self.port == 0:
-            self.port = int(runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeAnalysis:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @contextmanager
-    def in_thread(self) -> Iterator[FakeAnalysis]:
-        """Serve from a daemon thread with its own event loop until the block exits."""
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except Exception as exc:  # noqa: BLE001 (re-raised in the caller's thread below)
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            pending = asyncio.all_tasks(loop)
-            for task in pending:  # slow answers whose client left
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        thread = threading.Thread(target=run, name="fake-analysis", daemon=True)
-        thread.start()
-        started.wait(10.0)
-        if failure:
-            raise failure[0]
-        try:
-            yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10.0)

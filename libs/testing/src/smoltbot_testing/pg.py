@@ -26,6 +26,7 @@ __all__ = [
 #: Every table the migrations create for the bus's events (all but the runner's own
 #: ``schema_migrations``); a test in ``libs/testing/tests`` keeps this in step with the migrations.
 BUS_TABLES = (
+    "nudges",
     "drift_alerts",
     "agent_containment_log",
     "verifications",
@@ -39,7 +40,15 @@ BUS_TABLES = (
 
 #: Tables the api writes itself, from operator requests rather than the bus (not emptied by
 #: :func:`truncate_bus_tables`; a suite that needs them empty truncates them itself).
-API_TABLES = ("api_keys", "agent_card_settings", "org_card_template", "org_conscience_values")
+API_TABLES = (
+    "api_keys",
+    "agent_card_settings",
+    "org_card_template",
+    "org_conscience_values",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "reverify_runs",
+)
 
 
 def url_for(dbname: str) -> str:

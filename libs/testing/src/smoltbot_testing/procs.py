@@ -138,6 +138,8 @@ def base_env(
         "SMOLTBOT_ADMIN_TOKEN": admin_token,
         "SMOLTBOT_UPSTREAM_ANTHROPIC_URL": upstream_url,
         "LOG_LEVEL": "info",
+        # Test events carry fixed past timestamps: the persister's retention would delete them.
+        "SMOLTBOT_RETENTION_DAYS": "0",
     }
     env.pop("SMOLTBOT_CONSUMER_NAME", None)
     return env
@@ -169,6 +171,7 @@ async def worker_process(
         "SMOLTBOT_CONSUMER_NAME": consumer_name,
         PORT_VARS[service]: str(run.port),
         f"SMOLTBOT_{service.upper()}_HOST": "127.0.0.1",
+        "SMOLTBOT_RETENTION_DAYS": "0",  # test events carry fixed past timestamps
     }
     proc = subprocess.Popen(  # noqa: S603, ASYNC220 - fixed argv, no shell; the child is the point
         [sys.executable, "-m", f"smoltbot_{service}"],

@@ -25,6 +25,8 @@ from smoltbot_api.openapi import OPENAPI_PATH, finish_openapi
 from smoltbot_api.openapi_auth import BEARER_SCHEME, document_auth
 from smoltbot_api.repo_api_keys import ApiKeyRepository
 from smoltbot_api.repo_cards import CardStore, card_redis_client
+from smoltbot_api.repo_reverify import ReverifyRepository
+from smoltbot_api.repo_webhooks import WebhookRepository
 from smoltbot_api.repository import Repository
 from smoltbot_api.routes import v1_route_handlers
 from smoltbot_api.settings import ApiSettings, load_api_settings_or_exit
@@ -97,6 +99,8 @@ def create_app(settings: ApiSettings) -> Litestar:
     ctx = ApiContext.build(settings)
     auth = Authenticator.from_settings(settings, ctx.db)  # the /v1 guard: keys, scopes, limits
     api_keys = ApiKeyRepository(ctx.db, auth.forget)
+    webhooks = WebhookRepository(ctx.db)
+    reverify = ReverifyRepository(ctx.db)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -118,6 +122,8 @@ def create_app(settings: ApiSettings) -> Litestar:
         dependencies={
             "repo": Provide(provide_repository, sync_to_thread=False),
             "api_keys": Provide(lambda: api_keys, sync_to_thread=False),
+            "webhooks": Provide(lambda: webhooks, sync_to_thread=False),
+            "reverify": Provide(lambda: reverify, sync_to_thread=False),
             "control": Provide(lambda: ctx.control, sync_to_thread=False),
             "cards": Provide(lambda: ctx.cards, sync_to_thread=False),
         },

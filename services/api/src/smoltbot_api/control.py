@@ -34,6 +34,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from smoltbot_agentstate import CFG_FIELD, AgentState, decode_config
 from smoltbot_contracts import AgentConfig, ContainmentStatus
+from smoltbot_db.agents import CONFIG_COLUMNS, config_of_row
 
 from smoltbot_api.db import Database
 from smoltbot_api.errors import (
@@ -56,7 +57,6 @@ __all__ = [
     "AgentControl",
     "ContainmentAction",
     "api_redis_client",
-    "config_of_row",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,18 +68,7 @@ RECONCILE_LOCK_KEY = 0x736D6F6C74636667
 PUT_ATTEMPTS = 4
 OPERATOR = "operator"
 
-_CONFIG_COLUMNS = (
-    "enforcement_mode",
-    "containment_status",
-    "nudge_strategy",
-    "nudge_rate",
-    "nudge_threshold",
-    "failure_policy",
-    "aip_enabled",
-    "aap_enabled",
-    "auto_containment_threshold",
-    "cfg_version",
-)
+_CONFIG_COLUMNS = CONFIG_COLUMNS
 _ROW_SELECT = sql.SQL(
     "SELECT id, {cols}, contained_at, contained_by, containment_reason FROM agents"
 ).format(cols=sql.SQL(", ").join(sql.Identifier(c) for c in _CONFIG_COLUMNS))
@@ -105,25 +94,6 @@ def api_redis_client(url: str) -> Redis:
         socket_timeout=2.0,
         socket_connect_timeout=1.0,
         health_check_interval=30,
-    )
-
-
-def config_of_row(row: dict[str, Any]) -> AgentConfig:
-    """The ``AgentConfig`` an ``agents`` row stands for (NULL threshold: the default)."""
-    threshold = row["auto_containment_threshold"]
-    return AgentConfig(
-        enforcement_mode=row["enforcement_mode"],
-        containment=row["containment_status"],
-        nudge_strategy=row["nudge_strategy"],
-        nudge_rate=row["nudge_rate"],
-        nudge_threshold=row["nudge_threshold"],
-        failure_policy=row["failure_policy"],
-        aip_enabled=row["aip_enabled"],
-        aap_enabled=row["aap_enabled"],
-        auto_containment_threshold=(
-            AgentConfig().auto_containment_threshold if threshold is None else threshold
-        ),
-        cfg_version=row["cfg_version"],
     )
 
 

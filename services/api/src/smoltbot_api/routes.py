@@ -14,7 +14,10 @@ from smoltbot_api.repository import Repository
 from smoltbot_api.routes_api_keys import api_key_route_handlers
 from smoltbot_api.routes_cards import card_route_handlers
 from smoltbot_api.routes_control import control_route_handlers
+from smoltbot_api.routes_nudges import nudge_route_handlers
 from smoltbot_api.routes_reads import SessionId, Since, Until, read_route_handlers, time_filter
+from smoltbot_api.routes_reverify import reverify_route_handlers
+from smoltbot_api.routes_webhooks import webhook_route_handlers
 from smoltbot_api.schemas import (
     Agent,
     AgentList,
@@ -123,4 +126,7 @@ def v1_route_handlers() -> list[HTTPRouteHandler]:
         *control_route_handlers(),
         *card_route_handlers(),
         *api_key_route_handlers(),
+        *webhook_route_handlers(),
+        *reverify_route_handlers(),
+        *nudge_route_handlers(),
     ]

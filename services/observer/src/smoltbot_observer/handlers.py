@@ -140,6 +140,7 @@ class ObserverHandler:
             task_context=task_context(exchange.user_query),
             response_model=parsed.model,
             reply_to=exchange.reply_to,
+            nudge_ids=list(exchange.nudge_ids),
         )
         reason = no_trace_reason(exchange, parsed)
         if reason is not None:

@@ -22,3 +22,14 @@ class PersisterSettings(BusSettings, frozen=True, kw_only=True):
     pool_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = msgspec.field(
         default=4, name="SMOLTBOT_PERSISTER_POOL_SIZE"
     )
+    # Retention (docs/operations.md, "Retention"): rows older than this many days are deleted
+    # from the event tables by a background task; 0 keeps everything.
+    retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = msgspec.field(
+        default=90, name="SMOLTBOT_RETENTION_DAYS"
+    )
+    retention_interval_s: Annotated[float, msgspec.Meta(ge=1, le=604_800)] = msgspec.field(
+        default=3600.0, name="SMOLTBOT_RETENTION_INTERVAL_S"
+    )
+    retention_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = msgspec.field(
+        default=5000, name="SMOLTBOT_RETENTION_BATCH"
+    )

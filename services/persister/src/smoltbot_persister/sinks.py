@@ -2,8 +2,10 @@
 
 Rows derived from an event are immutable facts (``DO NOTHING``), the verifier's decided facts
 on ``verdict.v1`` (drift alerts, containment log) included: a redelivered or replayed event
-carries the same derived ids and writes nothing. The one mutable row, ``agents``, only widens
-its seen-interval (``LEAST``/``GREATEST``), so events arriving out of order never regress it.
+carries the same derived ids and writes nothing. The mutable rows only move forward, so events
+arriving out of order or twice never regress them: ``agents`` widens its seen-interval
+(``LEAST``/``GREATEST``); ``nudges`` fills in what it did not know yet and its status only
+leaves ``pending`` (see ``NUDGES``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from redis.asyncio import Redis
 from smoltbot_contracts import (
     AgentV1,
     CardRecord,
-    Containment,
     DriftAlert,
+    Fact,
+    NudgeCreated,
+    NudgesDelivered,
     VerdictV1,
 )
 from smoltbot_contracts.cards import default_card
@@ -39,6 +43,7 @@ __all__ = [
     "CONTAINMENT_LOG",
     "DRIFT_ALERTS",
     "EXCHANGES",
+    "NUDGES",
     "TRACES",
     "VERIFICATIONS",
     "InvalidRow",
@@ -225,6 +230,57 @@ CONTAINMENT_LOG = UpsertSpec(
     key=("id",),
 )
 
+# A nudge's row is written by two facts on two verdicts that may arrive in either order or
+# again: NudgeCreated (checkpoint, created_at, text; status pending) and NudgesDelivered
+# (status delivered, delivered_at, delivered_event_id). The columns each owns are filled in when
+# still NULL, never overwritten; the status only leaves 'pending' (pending < delivered,
+# pending < expired), taking its delivery columns with it. So a replayed creation never turns a
+# delivered row back to pending, and a delivery that arrives first inserts a row (no checkpoint
+# or text yet) that the creation later completes. The WHERE clause skips no-op updates, so a
+# replay writes nothing.
+NUDGES = UpsertSpec(
+    table="nudges",
+    columns=(
+        "id",
+        "agent_id",
+        "checkpoint_id",
+        "created_at",
+        "text",
+        "status",
+        "delivered_at",
+        "delivered_event_id",
+    ),
+    key=("id",),
+    action=(
+        "DO UPDATE SET checkpoint_id = COALESCE(nudges.checkpoint_id, EXCLUDED.checkpoint_id), "
+        "created_at = COALESCE(nudges.created_at, EXCLUDED.created_at), "
+        "text = COALESCE(nudges.text, EXCLUDED.text), "
+        "status = CASE WHEN nudges.status = 'pending' THEN EXCLUDED.status "
+        "ELSE nudges.status END, "
+        "delivered_at = CASE WHEN nudges.status = 'pending' THEN EXCLUDED.delivered_at "
+        "ELSE nudges.delivered_at END, "
+        "delivered_event_id = CASE WHEN nudges.status = 'pending' "
+        "THEN EXCLUDED.delivered_event_id ELSE nudges.delivered_event_id END "
+        "WHERE (nudges.status = 'pending' AND EXCLUDED.status <> 'pending') "
+        "OR (nudges.checkpoint_id IS NULL AND EXCLUDED.checkpoint_id IS NOT NULL) "
+        "OR (nudges.created_at IS NULL AND EXCLUDED.created_at IS NOT NULL) "
+        "OR (nudges.text IS NULL AND EXCLUDED.text IS NOT NULL)"
+    ),
+)
+
+_NUDGE_RANK = {"pending": 0, "delivered": 1, "expired": 1}
+
+
+def _merge_nudge(old: tuple[Any, ...] | None, new: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Two facts about one nudge in one batch, merged as the ``NUDGES`` upsert would (one
+    statement never touches a row twice, so they cannot be two rows)."""
+    if old is None:
+        return new
+    filled = [a if a is not None else b for a, b in zip(old[:5], new[:5], strict=True)]
+    keep_old = _NUDGE_RANK[old[5]] > 0 or _NUDGE_RANK[new[5]] == 0
+    delivery = old[5:] if keep_old else new[5:]
+    return (*filled, *delivery)
+
 
 @dataclass
 class _Seen:
@@ -247,6 +303,7 @@ class WritePlan:
     checkpoints: list[tuple[Any, ...]] = field(default_factory=list)
     drift_alerts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     containments: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    nudges: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def _see(self, agent: str, agent_hash: str, name: str | None, at: datetime) -> None:
         at = _utc(at)
@@ -371,9 +428,39 @@ class WritePlan:
         for fact in event.facts:
             self._add_fact(fact, exchange_id)
 
-    def _add_fact(self, fact: DriftAlert | Containment, exchange_id: uuid.UUID) -> None:
+    def _add_nudge(self, row: tuple[Any, ...]) -> None:
+        self.nudges[row[0]] = _merge_nudge(self.nudges.get(row[0]), row)
+
+    def _add_fact(self, fact: Fact, exchange_id: uuid.UUID) -> None:
         # Keyed by id: one batch may carry the same fact twice (a redelivery beside the first).
-        if isinstance(fact, DriftAlert):
+        if isinstance(fact, NudgeCreated):
+            self._add_nudge(
+                (
+                    fact.nudge_id,
+                    fact.agent_id,
+                    fact.checkpoint_id,
+                    _utc(fact.created_at),
+                    fact.text,
+                    "pending",
+                    None,
+                    None,
+                )
+            )
+        elif isinstance(fact, NudgesDelivered):
+            for nudge_id in fact.nudge_ids:
+                self._add_nudge(
+                    (
+                        nudge_id,
+                        fact.agent_id,
+                        None,
+                        None,
+                        None,
+                        "delivered",
+                        _utc(fact.delivered_at),
+                        fact.event_id,
+                    )
+                )
+        elif isinstance(fact, DriftAlert):
             self.drift_alerts.setdefault(
                 fact.alert_id,
                 (
@@ -430,6 +517,7 @@ async def write_plan(conn: Conn, plan: WritePlan, *, copy_threshold: int) -> dic
         (CHECKPOINTS, plan.checkpoints),
         (DRIFT_ALERTS, plan.drift_alerts.values()),
         (CONTAINMENT_LOG, plan.containments.values()),
+        (NUDGES, plan.nudges.values()),
     ]
     written: dict[str, int] = {}
     for spec, rows in steps:

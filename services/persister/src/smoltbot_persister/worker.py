@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from smoltbot_bus import ConsumerConfig, WorkerRuntime
@@ -9,6 +11,7 @@ from smoltbot_contracts.streams import AGENTS, CONTROL, VERDICTS
 from smoltbot_db import create_pool, ping, wait_until_reachable
 
 from smoltbot_persister.handlers import Persister
+from smoltbot_persister.retention import retention_loop
 from smoltbot_persister.settings import PersisterSettings
 
 __all__ = ["STREAMS", "consumer_config", "run"]
@@ -53,6 +56,15 @@ async def run(settings: PersisterSettings) -> None:
                 log.info("stopped before PostgreSQL became reachable")
                 return
             persister = Persister(pool, rt.redis, rt.prefix)
-            await rt.run_consumer(consumer_config(settings), persister.handle)
+            # Retention beside the consumer, on its own connection (docs/operations.md).
+            retention = asyncio.create_task(
+                retention_loop(settings, rt.stop_requested), name="retention"
+            )
+            try:
+                await rt.run_consumer(consumer_config(settings), persister.handle)
+            finally:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
         finally:
             await pool.close()

@@ -7,9 +7,10 @@ recorded in ``rt:{agent}`` and the facts it decides (drift alerts, auto-containm
 verdict; containments are written to ``cfg:{agent}``. Traces of one batch are decided in
 (agent, completion time, checkpoint id) order, so a later trace sees the earlier ones in its
 window; outputs keep the delivery order. After the batch's verdicts are decided, the nudge sink
-writes the nudges they call for (wave 3, ``smoltbot_verifier.nudges``) before the outputs are
-committed: a Redis error in any of these writes retries the batch, and every write is
-idempotent (derived ids, ``HSETNX``, cause-keyed containment).
+writes the nudges they call for (wave 3, ``smoltbot_verifier.nudges``) and each verdict reports
+its nudge as a ``NudgeCreated`` fact (and the nudges its request carried as ``NudgesDelivered``)
+before the outputs are committed: a Redis error in any of these writes retries the batch, and
+every write is idempotent (derived ids, ``HSETNX``, cause-keyed containment).
 A delivery that is not a ``trace.v1`` raises :class:`InvalidEvent` (the bus retries the batch one
 by one and dead-letters only that entry). Card lookups failing with a Redis error propagate, so
 the whole batch is retried; nothing else about a single trace can fail the batch.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import aip
@@ -32,6 +34,9 @@ from smoltbot_contracts import (
     CardRecord,
     Containment,
     Fact,
+    Nudge,
+    NudgeCreated,
+    NudgesDelivered,
     TraceV1,
     VerdictV1,
     event_type,
@@ -53,9 +58,12 @@ log = logging.getLogger(__name__)
 
 
 class NudgeSink(Protocol):
-    """Where the nudges a batch's verdicts call for go (``NudgeWriter`` in production)."""
+    """Where the nudges a batch's verdicts call for go (``NudgeWriter`` in production): every
+    nudge the verdicts made, with whether it was written now."""
 
-    async def write(self, verdicts: Sequence[VerdictV1]) -> Sequence[object]: ...
+    async def write_present(
+        self, verdicts: Sequence[VerdictV1]
+    ) -> Sequence[tuple[Nudge, bool]]: ...
 
 
 class CardSource(Protocol):
@@ -114,9 +122,20 @@ async def verdict_for(
     the handler adds them once the checkpoint is recorded)."""
     meta = event.meta
     verdict_id = ids.verdict_event_id(meta.exchange_id)
+    delivered: list[Fact] = []
+    if event.nudge_ids:
+        delivered.append(
+            NudgesDelivered(
+                nudge_ids=list(event.nudge_ids),
+                agent_id=meta.agent_id,
+                exchange_id=meta.exchange_id,
+                event_id=meta.exchange_id,  # the gateway's exchange.v1 event id
+                delivered_at=meta.started_at,
+            )
+        )
     if event.trace is None:
         # Upstream error / GET: no AP-Trace, but the exchange row must still be written.
-        return VerdictV1(event_id=verdict_id, meta=meta)
+        return VerdictV1(event_id=verdict_id, meta=meta, facts=delivered)
     if card is None:
         card = resolve(meta.agent_id, record, reason, meta.completed_at)
     verification = verify(event.trace, card.card, meta.completed_at)
@@ -129,6 +148,17 @@ async def verdict_for(
         trace=event.trace,
         verification=verification,
         checkpoint=checkpoint,
+        facts=delivered,
+    )
+
+
+def _nudge_fact(nudge: Nudge) -> NudgeCreated:
+    return NudgeCreated(
+        nudge_id=nudge.id,
+        agent_id=nudge.agent_id,
+        checkpoint_id=nudge.checkpoint_id,
+        created_at=datetime.fromtimestamp(nudge.created_ms / 1000, UTC),
+        text=nudge.text,
     )
 
 
@@ -232,8 +262,20 @@ class VerifierHandler:
                 pending.append(_Pending(index, meta.agent_id, entry, card, window))
         if self._facts is not None and pending:
             await self._add_facts(self._facts, decided, pending)
+        if self._nudges is not None:
+            # Written before the outputs are built so each verdict reports the nudge it made.
+            made = {
+                nudge.exchange_id: nudge
+                for nudge, _ in await self._nudges.write_present(
+                    [v for v in decided if v is not None]
+                )
+            }
+            for index, maybe in enumerate(decided):
+                if maybe is not None and (nudge := made.get(maybe.meta.exchange_id)) is not None:
+                    decided[index] = msgspec.structs.replace(
+                        maybe, facts=[*maybe.facts, _nudge_fact(nudge)]
+                    )
         outputs: list[Output] = []
-        verdicts: list[VerdictV1] = []
         for event, maybe in zip(events, decided, strict=True):
             assert maybe is not None
             verdict = maybe
@@ -241,7 +283,6 @@ class VerifierHandler:
                 verdict.checkpoint.verdict if verdict.checkpoint else "none"
             ).inc()
             outputs.append(Output(VERDICTS, verdict))
-            verdicts.append(verdict)
             if event.reply_to:
                 # Nobody trims a reply stream and its gateway may be gone for good: bound it.
                 outputs.append(
@@ -252,8 +293,6 @@ class VerifierHandler:
                         ttl_s=REPLY_TTL_S,
                     )
                 )
-        if self._nudges is not None:
-            await self._nudges.write(verdicts)
         return outputs
 
     async def _add_facts(
@@ -306,6 +345,6 @@ class VerifierHandler:
                     "verifier facts",
                     extra={"agent_id": agent, "facts": [type(f).__name__ for f in found]},
                 )
-                decided[p.index] = msgspec.structs.replace(verdict, facts=found)
+                decided[p.index] = msgspec.structs.replace(verdict, facts=[*verdict.facts, *found])
         if containments:
             await containment_step.apply(facts.agents, containments)

@@ -196,6 +196,12 @@ class NudgeWriter:
 
     async def write(self, verdicts: Sequence[VerdictV1]) -> list[Nudge]:
         """The nudges written now (not those a redelivery had written already)."""
+        return [nudge for nudge, new in await self.write_present(verdicts) if new]
+
+    async def write_present(self, verdicts: Sequence[VerdictV1]) -> list[tuple[Nudge, bool]]:
+        """Every nudge the verdicts made, with whether it was written now (``False``: a
+        redelivery found it written already). The verifier reports them all as ``NudgeCreated``
+        facts, so a batch retried after the write still tells the persister."""
         candidates = [
             v
             for v in verdicts
@@ -241,10 +247,11 @@ class NudgeWriter:
                 client=pipe,
             )
         results: list[Any] = await pipe.execute()
-        written: list[Nudge] = []
+        written: list[tuple[Nudge, bool]] = []
         for (nudge, config), result in zip(planned, results, strict=True):
+            if result in (0, 1):
+                written.append((nudge, result == 1))
             if result == 1:
-                written.append(nudge)
                 NUDGES_CREATED.labels(config.enforcement_mode).inc()
                 log.info(
                     "nudge created",

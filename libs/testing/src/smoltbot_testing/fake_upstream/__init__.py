@@ -30,12 +30,8 @@ thinking text to answer with; see :mod:`._wire`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from aiohttp import web
 
@@ -51,6 +47,7 @@ from smoltbot_testing.fake_upstream._wire import (
     record_index,
 )
 from smoltbot_testing.fake_upstream.anthropic import FORCED_ERROR, error_body, message_request
+from smoltbot_testing.loopback import LoopbackServer
 
 __all__ = [
     "FORCED_ERROR",
@@ -141,7 +138,7 @@ def create_app(recorder: Recorder) -> web.Application:
     return app
 
 
-class FakeUpstream:
+class FakeUpstream(LoopbackServer):
     """Start/stop the fake on a loopback port, in the running loop or in its own thread.
 
     ``async with FakeUpstream() as fake`` serves from the caller's event loop (fine for async
@@ -149,15 +146,11 @@ class FakeUpstream:
     so blocking clients (the sync SDKs) can call it too.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
-        self.recorder = Recorder()
-        self._runner: web.AppRunner | None = None
+    thread_name = "fake-upstream"
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self.recorder = Recorder()
 
     @property
     def responses(self) -> list[RecordedResponse]:
@@ -166,59 +159,5 @@ class FakeUpstream:
     def clear(self) -> None:
         self.recorder.clear()
 
-    async def start(self) -> None:
-        runner = web.AppRunner(create_app(self.recorder), access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        if self.port == 0:  # the OS picked one; read it back from the bound socket
-            self.port = int(runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeUpstream:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @contextmanager
-    def in_thread(self) -> Iterator[FakeUpstream]:
-        """Serve from a daemon thread with its own event loop until the block exits."""
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except Exception as exc:  # noqa: BLE001 (re-raised in the caller's thread below)
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            # Handlers still sleeping (a delay knob whose client left) end here, not in GC.
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-
-        thread = threading.Thread(target=run, name="fake-upstream", daemon=True)
-        thread.start()
-        started.wait(10.0)
-        if failure:
-            raise failure[0]
-        try:
-            yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10.0)
+    def create_app(self) -> web.Application:
+        return create_app(self.recorder)
