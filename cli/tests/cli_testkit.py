@@ -8,6 +8,9 @@ A plain module imported by its repo path (``from cli.tests.cli_testkit import ..
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -16,6 +19,7 @@ from smoltbot_cli.main import cli
 from smoltbot_contracts.codec import to_fields
 from smoltbot_testing.env import REDIS_URL
 from smoltbot_testing.events import agent_event
+from smoltbot_testing.procs import ServiceSet, base_env
 
 
 def smoltbot(prefix: str, *args: str, stdin: str | None = None, **env: str) -> Result:
@@ -65,3 +69,21 @@ def beat(client: redis.Redis, prefix: str, stream: str, group: str) -> None:
 def group_row(client: redis.Redis, key: str, group: str) -> dict[str, Any]:
     rows: list[dict[str, Any]] = client.xinfo_groups(key)  # type: ignore[assignment]
     return next(r for r in rows if r["name"].decode() == group)
+
+
+@contextmanager
+def running_api(database_url: str, prefix: str, log_dir: Path, token: str) -> Iterator[str]:
+    """An api process on ``database_url`` (admin token ``token``) for the block; its URL."""
+    env = base_env(
+        redis_url=REDIS_URL,
+        database_url=database_url,
+        prefix=prefix,
+        admin_token=token,
+        upstream_url="http://127.0.0.1:9",
+    )
+    services = ServiceSet(env=env, log_dir=log_dir)
+    try:
+        services.start("api")
+        yield services.url("api")
+    finally:
+        services.stop_all()

@@ -17,11 +17,9 @@ import redis
 from click.testing import Result
 from smoltbot_contracts import AgentConfig
 from smoltbot_contracts.streams import cfg_key
-from smoltbot_testing.env import REDIS_URL
 from smoltbot_testing.net import free_port
-from smoltbot_testing.procs import ServiceSet, base_env
 
-from cli.tests.cli_testkit import json_of, smoltbot
+from cli.tests.cli_testkit import json_of, running_api, smoltbot
 
 AGENT = "smolt-0000beef"
 TOKEN = "cli-admin-token-0123456789abcdef"
@@ -42,19 +40,8 @@ def api_url(database_url: str, prefix: str, tmp_path: Path) -> Iterator[str]:
             " VALUES (%s, 'beefbeefbeefbeef', %s, %s)",
             [AGENT, now, now],
         )
-    env = base_env(
-        redis_url=REDIS_URL,
-        database_url=database_url,
-        prefix=prefix,
-        admin_token=TOKEN,
-        upstream_url="http://127.0.0.1:1",
-    )
-    running = ServiceSet(env=env, log_dir=tmp_path)
-    try:
-        running.start("api")
-        yield running.url("api")
-    finally:
-        running.stop_all()
+    with running_api(database_url, prefix, tmp_path, TOKEN) as url:
+        yield url
 
 
 def agent_cmd(prefix: str, api_url: str, *args: str, key: str = TOKEN) -> Result:

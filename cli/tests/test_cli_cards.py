@@ -14,12 +14,10 @@ import pytest
 import redis
 from smoltbot_contracts import CardRecord
 from smoltbot_contracts.streams import card_key
-from smoltbot_testing.env import REDIS_URL
 from smoltbot_testing.net import free_port
 from smoltbot_testing.pg import temporary_database
-from smoltbot_testing.procs import ServiceSet, base_env
 
-from cli.tests.cli_testkit import json_of, smoltbot
+from cli.tests.cli_testkit import json_of, running_api, smoltbot
 
 TOKEN = "cli-cards-admin-token-0123456789"
 AGENT = "smolt-0000ca7d"
@@ -35,19 +33,8 @@ def api_url(prefix: str, tmp_path: Path) -> Iterator[str]:
                 " VALUES (%s, '0000ca7d00000000', %s, %s)",
                 [AGENT, now, now],
             )
-        env = base_env(
-            redis_url=REDIS_URL,
-            database_url=database_url,
-            prefix=prefix,
-            admin_token=TOKEN,
-            upstream_url="http://127.0.0.1:9",
-        )
-        services = ServiceSet(env=env, log_dir=tmp_path)
-        try:
-            services.start("api")
-            yield services.url("api")
-        finally:
-            services.stop_all()
+        with running_api(database_url, prefix, tmp_path, TOKEN) as url:
+            yield url
 
 
 def card(card_id: str = "ac-0000ca7d-v1") -> dict[str, Any]:

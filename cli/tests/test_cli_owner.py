@@ -19,9 +19,8 @@ from smoltbot_testing.env import REDIS_URL
 from smoltbot_testing.keys import delete_prefix_sync, unique_prefix
 from smoltbot_testing.net import free_port
 from smoltbot_testing.pg import temporary_database
-from smoltbot_testing.procs import ServiceSet, base_env
 
-from cli.tests.cli_testkit import json_of, smoltbot
+from cli.tests.cli_testkit import json_of, running_api, smoltbot
 
 TOKEN = "cli-owner-admin-token-0123456789"
 AGENT = "smolt-0000aaa1"
@@ -86,19 +85,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, st
     with temporary_database("cli", migrate=True) as database_url:
         with psycopg.connect(database_url, autocommit=True) as conn:
             _seed(conn)
-        env = base_env(
-            redis_url=REDIS_URL,
-            database_url=database_url,
-            prefix=prefix,
-            admin_token=TOKEN,
-            upstream_url="http://127.0.0.1:9",
-        )
-        services = ServiceSet(env=env, log_dir=tmp_path_factory.mktemp("api"))
         try:
-            services.start("api")
-            yield services.url("api"), database_url, prefix
+            with running_api(database_url, prefix, tmp_path_factory.mktemp("api"), TOKEN) as url:
+                yield url, database_url, prefix
         finally:
-            services.stop_all()
             delete_prefix_sync(prefix, REDIS_URL)
 
 

@@ -30,6 +30,7 @@ Errors and logs never carry the API key, the prompt or the URL's userinfo.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import logging
@@ -108,7 +109,7 @@ def _analysis_object(text: str) -> dict[str, Any]:
     return parsed
 
 
-class HttpAnalyzer:
+class HttpAnalyzer(abc.ABC):
     """What the three HTTP backends share: a :class:`~smoltbot_analysis._chat.ChatClient` (client,
     timeout, breaker, self-loop check, hooks) and the result they build."""
 
@@ -175,8 +176,9 @@ class HttpAnalyzer:
         started = time.perf_counter()
         return await self._chat.run(lambda: self._call(request, started))
 
+    @abc.abstractmethod
     async def _call(self, request: AnalysisRequest, started: float) -> AnalysisResult:
-        raise NotImplementedError
+        """Ask the server once (inside the breaker and timeout of :meth:`analyze`)."""
 
     def _result(
         self, answer: str, model: object, started: float, prompt: _PromptCounts

@@ -4,6 +4,7 @@ so blocking clients such as the sync SDKs can call it too."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from aiohttp import web
 __all__ = ["LoopbackServer"]
 
 
-class LoopbackServer:
+class LoopbackServer(abc.ABC):
     """An aiohttp app on ``host:port`` (port 0: the OS picks one, read back after start).
     Subclasses say what to serve in :meth:`create_app`."""
 
@@ -30,8 +31,9 @@ class LoopbackServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @abc.abstractmethod
     def create_app(self) -> web.Application:
-        raise NotImplementedError
+        """The app to serve."""
 
     async def start(self) -> None:
         runner = web.AppRunner(self.create_app(), access_log=None, shutdown_timeout=1.0)
